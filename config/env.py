@@ -1,0 +1,87 @@
+"""Connection settings shared by Django settings, the Celery app and the services manager.
+
+Every value comes from the environment, with a default that points at the project's own
+local services (see ``config/services.py``): non-default ports on 127.0.0.1, so the project
+never collides with a PostgreSQL, Redis or Elasticsearch that already runs on the machine.
+``docker-compose.yml`` sets the same variables for its containers; a test checks that both
+agree.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+# Ports of the local services started by ``python -m config.services``.
+DEFAULT_POSTGRES_PORT = 55432
+DEFAULT_REDIS_PORT = 56379
+DEFAULT_ELASTICSEARCH_PORT = 59200
+DEFAULT_ELASTICSEARCH_TRANSPORT_PORT = 59300
+
+# The Elasticsearch server version the local services manager installs, and the one
+# docker-compose.yml pins. Keep the two (and the ``elasticsearch`` client's minor) aligned.
+ELASTICSEARCH_VERSION = "9.1.10"
+
+
+def env_str(name: str, default: str) -> str:
+    """Return the environment variable ``name``, or ``default`` when unset or empty."""
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def env_int(name: str, default: int) -> int:
+    """Return the environment variable ``name`` as an int; fail with a clear message."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"Environment variable {name}={raw!r} must be an integer.") from None
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Return the environment variable ``name`` as a boolean (1/true/yes/on)."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    return raw in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    """Return a comma-separated environment variable as a list of non-empty items."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class Connections:
+    """Where the backing services are, as read from the environment."""
+
+    postgres_host: str
+    postgres_port: int
+    postgres_db: str
+    postgres_user: str
+    postgres_password: str
+    redis_url: str
+    celery_broker_url: str
+    elasticsearch_hosts: list[str]
+
+
+def connections() -> Connections:
+    """Read the connection settings from the environment (defaults: the local services)."""
+    redis_base = f"redis://127.0.0.1:{DEFAULT_REDIS_PORT}"
+    return Connections(
+        postgres_host=env_str("POSTGRES_HOST", "127.0.0.1"),
+        postgres_port=env_int("POSTGRES_PORT", DEFAULT_POSTGRES_PORT),
+        postgres_db=env_str("POSTGRES_DB", "portal"),
+        postgres_user=env_str("POSTGRES_USER", "portal"),
+        postgres_password=env_str("POSTGRES_PASSWORD", "portal"),
+        redis_url=env_str("REDIS_URL", f"{redis_base}/0"),
+        celery_broker_url=env_str("CELERY_BROKER_URL", f"{redis_base}/1"),
+        elasticsearch_hosts=env_list(
+            "ELASTICSEARCH_HOSTS", [f"http://127.0.0.1:{DEFAULT_ELASTICSEARCH_PORT}"]
+        ),
+    )

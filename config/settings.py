@@ -1,0 +1,147 @@
+"""Django settings, read from the environment.
+
+Defaults suit local development against the project's own services (``config/services.py``).
+Production deployments set ``DJANGO_SETTINGS_MODULE=config.settings`` with
+``DJANGO_DEBUG=0``, a real ``DJANGO_SECRET_KEY`` and ``DJANGO_ALLOWED_HOSTS``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from config import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+CONNECTIONS = env.connections()
+
+DEBUG = env.env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = env.env_str("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise SystemExit("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
+    SECRET_KEY = "local-development-only-not-secret"
+ALLOWED_HOSTS = env.env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "django_elasticsearch_dsl",
+    "portal",
+    "search",
+    "indexing",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": CONNECTIONS.postgres_host,
+        "PORT": CONNECTIONS.postgres_port,
+        "NAME": CONNECTIONS.postgres_db,
+        "USER": CONNECTIONS.postgres_user,
+        "PASSWORD": CONNECTIONS.postgres_password,
+        "CONN_MAX_AGE": env.env_int("POSTGRES_CONN_MAX_AGE", 60),
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"connect_timeout": 5},
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CONNECTIONS.redis_url,
+        "KEY_PREFIX": env.env_str("CACHE_KEY_PREFIX", "portal"),
+        "TIMEOUT": 300,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Elasticsearch -------------------------------------------------------------------
+ELASTICSEARCH_DSL = {
+    "default": {
+        "hosts": CONNECTIONS.elasticsearch_hosts,
+        "request_timeout": env.env_int("ELASTICSEARCH_TIMEOUT", 10),
+        "retry_on_timeout": True,
+        "max_retries": 2,
+    }
+}
+# Indexing is owned by the `indexing` app (after-commit, outboxed); switch off
+# django-elasticsearch-dsl's own signal processing so it never writes from a request.
+ELASTICSEARCH_DSL_AUTOSYNC = False
+ELASTICSEARCH_DSL_AUTO_REFRESH = False
+# Every index name starts with this prefix; tests use their own so they never touch dev data.
+SEARCH_INDEX_PREFIX = env.env_str("SEARCH_INDEX_PREFIX", "portal")
+SEARCH_INDEX_SHARDS = env.env_int("SEARCH_INDEX_SHARDS", 1)
+SEARCH_INDEX_REPLICAS = env.env_int("SEARCH_INDEX_REPLICAS", 0)
+SEARCH_INDEX_REFRESH_INTERVAL = env.env_str("SEARCH_INDEX_REFRESH_INTERVAL", "1s")
+
+# --- Celery --------------------------------------------------------------------------
+CELERY_BROKER_URL = CONNECTIONS.celery_broker_url
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {"indexing.tasks.*": {"queue": "indexing"}}
+CELERY_TASK_ALWAYS_EAGER = env.env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "elastic_transport": {"level": "WARNING"},
+        "elasticsearch": {"level": "WARNING"},
+    },
+}

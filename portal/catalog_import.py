@@ -1,0 +1,508 @@
+"""Streaming, batched, idempotent import of a catalog file (JSON lines, optionally gzip).
+
+The import runs in one transaction: a fatal problem (missing file, truncated gzip, a bad
+line under ``--strict``) rolls everything back and leaves the database as it was. Bad lines
+are otherwise reported with their line number and skipped.
+
+Rows are written with set-based SQL (``INSERT ... ON CONFLICT ... DO UPDATE ... WHERE`` the
+row really changed), a fixed number of queries per batch, so a re-import that changes
+nothing bumps no row versions. Bulk SQL bypasses model signals, so the importer hands the
+ids of every package it changed to ``indexing.enqueue()`` itself.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from psycopg2.extras import execute_values
+
+from portal import dependencies
+from portal.models import (
+    HOMEPAGE_VALIDATOR,
+    Architecture,
+    DependencyKind,
+    Package,
+    Priority,
+    Tag,
+)
+
+DEFAULT_BATCH_SIZE = 2000
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.\-]*$")
+EMBEDDED_EMAIL_RE = re.compile(r"^\s*(.+?)\s*<([^<>\s]+@[^<>\s]+)>\s*,?\s*$")
+MAX_INSTALLED_SIZE_KB = 200 * 1024 * 1024  # 200 GB installed: no real package is near it
+MAX_DOWNLOAD_SIZE_BYTES = 50 * 1024**3  # 50 GB .deb
+MAX_DESCRIPTION = 1_000_000
+MAX_LINE_BYTES = 2_000_000
+REQUIRED = ("name", "version", "section", "priority", "architecture", "maintainer", "summary")
+
+
+class ImportAborted(Exception):
+    """The import stopped and was rolled back; the message says why and where."""
+
+
+@dataclass
+class Record:
+    line: int
+    name: str
+    version: str
+    source: str
+    section: str
+    priority: str
+    architecture: str
+    maintainer_name: str
+    maintainer_email: str
+    homepage: str
+    installed_size_kb: int | None
+    download_size_bytes: int | None
+    summary: str
+    description: str
+    tags: list[tuple[str, str]]
+    depends: list[str]
+    recommends: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportStats:
+    lines: int = 0
+    valid: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    pruned: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    warnings: list[tuple[int, str]] = field(default_factory=list)
+    changed_ids: set[int] = field(default_factory=set)
+
+    @property
+    def skipped(self) -> int:
+        return len(self.errors)
+
+
+class LineError(ValueError):
+    pass
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _str(data: dict[str, Any], key: str, max_len: int, *, required: bool = False) -> str:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise LineError(f"missing required field '{key}'")
+        return ""
+    if not isinstance(value, str):
+        raise LineError(f"field '{key}' must be a string, got {type(value).__name__}")
+    value = value.strip()
+    if required and not value:
+        raise LineError(f"field '{key}' must not be empty")
+    if len(value) > max_len:
+        raise LineError(f"field '{key}' is {len(value)} characters long (limit {max_len})")
+    return value
+
+
+def _size(data: dict[str, Any], key: str, limit: int) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise LineError(f"field '{key}' must be an integer or null, got {value!r}")
+    if value < 0:
+        raise LineError(f"field '{key}' must not be negative, got {value}")
+    if value > limit:
+        raise LineError(f"field '{key}' = {value} is absurdly large (limit {limit})")
+    return value
+
+
+def _names(data: dict[str, Any], key: str) -> list[str]:
+    value = data.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise LineError(f"field '{key}' must be a list of package names")
+    names = sorted({v.strip() for v in value if v.strip()})
+    for name in names:
+        if len(name) > 200 or not NAME_RE.match(name):
+            raise LineError(f"field '{key}' has an invalid package name {name!r}")
+    return names
+
+
+def parse_record(line_no: int, raw: str) -> Record:
+    """Validate one JSON line; raise LineError with a readable reason."""
+    if len(raw) > MAX_LINE_BYTES:
+        raise LineError(f"line is {len(raw)} bytes long (limit {MAX_LINE_BYTES})")
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise LineError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise LineError(f"expected a JSON object, got {type(data).__name__}")
+    for key in REQUIRED:
+        if key not in data or data[key] is None:
+            raise LineError(f"missing required field '{key}'")
+    name = _str(data, "name", 200, required=True)
+    if not NAME_RE.match(name):
+        raise LineError(f"invalid package name {name!r}")
+    priority = _str(data, "priority", 16, required=True)
+    if priority not in Priority.values:
+        raise LineError(f"unknown priority {priority!r} (known: {', '.join(Priority.values)})")
+    architecture = _str(data, "architecture", 16, required=True)
+    if architecture not in Architecture.values:
+        raise LineError(f"unknown architecture {architecture!r}")
+    maintainer = data["maintainer"]
+    if not isinstance(maintainer, dict):
+        raise LineError("field 'maintainer' must be an object with 'name' and 'email'")
+    m_name = _str(maintainer, "name", 200, required=True)
+    if not maintainer.get("email"):
+        # Some upstream entries carry the address inside the name: "Team <a@b.org>,".
+        match = EMBEDDED_EMAIL_RE.match(m_name)
+        if not match:
+            raise LineError("missing required field 'email' of 'maintainer'")
+        m_name, m_email = match.group(1), match.group(2)
+    else:
+        m_email = _str(maintainer, "email", 254, required=True)
+    if "@" not in m_email:
+        raise LineError(f"maintainer email {m_email!r} has no '@'")
+    raw_tags = data.get("tags") or []
+    if not isinstance(raw_tags, list) or not all(isinstance(t, str) for t in raw_tags):
+        raise LineError("field 'tags' must be a list of 'facet::value' strings")
+    tags: set[tuple[str, str]] = set()
+    for raw_tag in raw_tags:
+        try:
+            facet, value = Tag.split(raw_tag.strip())
+        except ValueError as exc:
+            raise LineError(str(exc)) from None
+        if len(facet) > 64 or len(value) > 128:
+            raise LineError(f"tag {raw_tag!r} is too long")
+        tags.add((facet, value))
+    homepage = _str(data, "homepage", 500)
+    warnings = []
+    if homepage:
+        try:
+            HOMEPAGE_VALIDATOR(homepage)
+        except ValidationError:
+            # An optional field: keep the package, drop the broken URL, and say so.
+            warnings.append(f"homepage {homepage!r} is not a valid URL; imported without it")
+            homepage = ""
+    return Record(
+        line=line_no,
+        name=name,
+        version=_str(data, "version", 200, required=True),
+        source=_str(data, "source", 200),
+        section=_str(data, "section", 64, required=True),
+        priority=priority,
+        architecture=architecture,
+        maintainer_name=m_name,
+        maintainer_email=m_email,
+        homepage=homepage,
+        installed_size_kb=_size(data, "installed_size_kb", MAX_INSTALLED_SIZE_KB),
+        download_size_bytes=_size(data, "download_size_bytes", MAX_DOWNLOAD_SIZE_BYTES),
+        summary=_str(data, "summary", 500, required=True),
+        description=_str(data, "description", MAX_DESCRIPTION),
+        tags=sorted(tags),
+        depends=_names(data, "depends"),
+        recommends=_names(data, "recommends"),
+        warnings=warnings,
+    )
+
+
+def open_catalog(path: Path) -> IO[bytes]:
+    """Open a catalog file, gzip or plain; raise ImportAborted with a clear message."""
+    if not path.exists():
+        raise ImportAborted(f"{path}: no such file. Pass the path of a catalog (JSON lines).")
+    if path.is_dir():
+        raise ImportAborted(f"{path}: is a directory, not a catalog file")
+    with path.open("rb") as probe:
+        magic = probe.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
+def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text); a truncated or corrupt gzip becomes ImportAborted."""
+    line_no = 0
+    try:
+        for line_no, raw in enumerate(stream, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield line_no, "\0invalid-utf8"
+                continue
+            yield line_no, text
+    except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+        raise ImportAborted(
+            f"the file is truncated or corrupt after line {line_no} ({exc}); nothing was "
+            f"imported. Fetch a complete copy and run the import again."
+        ) from None
+
+
+# --------------------------------------------------------------------------- writing
+
+
+class CatalogWriter:
+    """Writes batches of records with a fixed number of queries per batch."""
+
+    def __init__(self) -> None:
+        self.sections: dict[str, int] = {}
+        self.maintainers: dict[tuple[str, str], int] = {}
+        self.tags: dict[tuple[str, str], int] = {}
+
+    def _ensure(
+        self,
+        cache: dict[Any, int],
+        keys: set[Any],
+        table: str,
+        columns: tuple[str, ...],
+    ) -> None:
+        """Insert missing lookup rows and cache their ids (two queries at most)."""
+        missing = sorted(k for k in keys if k not in cache)
+        if not missing:
+            return
+        rows = [k if isinstance(k, tuple) else (k,) for k in missing]
+        cols = ", ".join(columns)
+        with connection.cursor() as cursor:
+            execute_values(
+                cursor,
+                f"INSERT INTO {table} ({cols}, updated_at) VALUES %s "
+                f"ON CONFLICT ({cols}) DO NOTHING",
+                rows,
+                template="(" + ", ".join(["%s"] * len(columns)) + ", now())",
+                page_size=len(rows),
+            )
+            execute_values(
+                cursor,
+                f"SELECT id, {cols} FROM {table} WHERE ({cols}) IN (VALUES %s)",
+                rows,
+                page_size=len(rows),
+            )
+            for row in cursor.fetchall():
+                key = row[1] if len(columns) == 1 else tuple(row[1:])
+                cache[key] = row[0]
+
+    def write(self, batch: list[Record], stats: ImportStats) -> None:
+        self._ensure(self.sections, {r.section for r in batch}, "portal_section", ("name",))
+        self._ensure(
+            self.maintainers,
+            {(r.maintainer_name, r.maintainer_email) for r in batch},
+            "portal_maintainer",
+            ("name", "email"),
+        )
+        self._ensure(
+            self.tags, {t for r in batch for t in r.tags}, "portal_tag", ("facet", "value")
+        )
+        rows = [
+            (
+                r.name,
+                r.version,
+                r.source,
+                r.summary,
+                r.description,
+                self.sections[r.section],
+                r.priority,
+                r.architecture,
+                r.homepage,
+                r.installed_size_kb,
+                r.download_size_bytes,
+                self.maintainers[(r.maintainer_name, r.maintainer_email)],
+            )
+            for r in batch
+        ]
+        columns = (
+            "name, version, source, summary, description, section_id, priority, architecture, "
+            "homepage, installed_size_kb, download_size_bytes, maintainer_id"
+        )
+        updatable = [c.strip() for c in columns.split(",")][1:]
+        with connection.cursor() as cursor:
+            written = execute_values(
+                cursor,
+                f"""
+                INSERT INTO portal_package ({columns}, reverse_dependency_count, created_at,
+                                            updated_at, row_version)
+                VALUES %s
+                ON CONFLICT (name) DO UPDATE SET
+                    {", ".join(f"{c} = EXCLUDED.{c}" for c in updatable)},
+                    updated_at = now()
+                WHERE ({", ".join(f"portal_package.{c}" for c in updatable)})
+                      IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in updatable)})
+                RETURNING id, (xmax = 0) AS inserted
+                """,
+                rows,
+                template="(" + ", ".join(["%s"] * 12) + ", 0, now(), now(), 0)",
+                page_size=len(rows),
+                fetch=True,
+            )
+            inserted = sum(1 for _, ins in written if ins)
+            stats.created += inserted
+            stats.updated += len(written) - inserted
+            stats.changed_ids.update(pk for pk, _ in written)
+
+            names = [r.name for r in batch]
+            cursor.execute("SELECT name, id FROM portal_package WHERE name = ANY(%s)", [names])
+            ids = dict(cursor.fetchall())
+            batch_ids = [ids[n] for n in names]
+
+            # Tags: add the wanted pairs, remove the others, remember who changed.
+            pairs = [(ids[r.name], self.tags[t]) for r in batch for t in r.tags]
+            tag_changed = self._sync_pairs(
+                cursor,
+                "portal_package_tags",
+                ("package_id", "tag_id"),
+                pairs,
+                batch_ids,
+                ("bigint", "bigint"),
+            )
+            # Dependencies: same, on (package, kind, name); targets are linked at the end.
+            deps = [
+                (ids[r.name], DependencyKind.DEPENDS.value, n) for r in batch for n in r.depends
+            ] + [
+                (ids[r.name], DependencyKind.RECOMMENDS.value, n)
+                for r in batch
+                for n in r.recommends
+            ]
+            self._sync_pairs(
+                cursor,
+                "portal_dependency",
+                ("package_id", "kind", "target_name"),
+                deps,
+                batch_ids,
+                ("bigint", "text", "text"),
+            )
+            # A tag change is a change of the document: bump those packages' row versions.
+            tag_only = tag_changed - stats.changed_ids
+            if tag_only:
+                cursor.execute(
+                    "UPDATE portal_package SET updated_at = now() WHERE id = ANY(%s)",
+                    [sorted(tag_only)],
+                )
+                stats.updated += len(tag_only)
+                stats.changed_ids |= tag_only
+        stats.unchanged += len(batch) - len(written) - len(tag_only)
+
+    @staticmethod
+    def _sync_pairs(
+        cursor: Any,
+        table: str,
+        columns: tuple[str, ...],
+        wanted: list[tuple[Any, ...]],
+        package_ids: list[int],
+        types: tuple[str, ...],
+    ) -> set[int]:
+        """Make ``table`` hold exactly ``wanted`` for these packages; return changed ids."""
+        cols = ", ".join(columns)
+        changed: set[int] = set()
+        if wanted:
+            template = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
+            added = execute_values(
+                cursor,
+                f"INSERT INTO {table} ({cols}) VALUES %s "
+                f"ON CONFLICT DO NOTHING RETURNING package_id",
+                wanted,
+                template=template,
+                page_size=max(1, len(wanted)),
+                fetch=True,
+            )
+            changed |= {row[0] for row in added}
+        arrays = [list(col) for col in zip(*wanted, strict=True)] if wanted else []
+        if arrays:
+            unnest = ", ".join(f"%s::{t}[]" for t in types)
+            cursor.execute(
+                f"DELETE FROM {table} WHERE package_id = ANY(%s) AND ({cols}) NOT IN "
+                f"(SELECT * FROM unnest({unnest})) RETURNING package_id",
+                [package_ids, *arrays],
+            )
+        else:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE package_id = ANY(%s) RETURNING package_id",
+                [package_ids],
+            )
+        changed |= {row[0] for row in cursor.fetchall()}
+        return changed
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def import_catalog(
+    path: Path,
+    *,
+    strict: bool = False,
+    prune: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_progress: Callable[[int, int], None] | None = None,
+    on_error: Callable[[int, str], None] | None = None,
+    hand_off: Callable[[set[int]], None] | None = None,
+) -> ImportStats:
+    """Import ``path``; see the module docstring. ``on_progress(bytes_read, packages)``."""
+    stats = ImportStats()
+    seen: dict[str, int] = {}
+    writer = CatalogWriter()
+    stream = open_catalog(path)
+    raw_file = getattr(stream, "fileobj", None) or stream
+    try:
+        with transaction.atomic():
+            batch: list[Record] = []
+            for line_no, text in read_lines(stream):
+                stats.lines = line_no
+                if not text.strip():
+                    continue
+                try:
+                    if text == "\0invalid-utf8":
+                        raise LineError("line is not valid UTF-8")
+                    record = parse_record(line_no, text)
+                    if record.name in seen:
+                        raise LineError(
+                            f"duplicate package {record.name!r} (first on line {seen[record.name]})"
+                        )
+                except LineError as exc:
+                    stats.errors.append((line_no, str(exc)))
+                    if on_error:
+                        on_error(line_no, str(exc))
+                    if strict:
+                        raise ImportAborted(
+                            f"line {line_no}: {exc} (--strict: nothing was imported)"
+                        ) from None
+                    continue
+                seen[record.name] = line_no
+                for warning in record.warnings:
+                    stats.warnings.append((line_no, warning))
+                    if on_error:
+                        on_error(line_no, f"warning: {warning}")
+                stats.valid += 1
+                batch.append(record)
+                if len(batch) >= batch_size:
+                    writer.write(batch, stats)
+                    batch = []
+                    if on_progress:
+                        on_progress(raw_file.tell(), stats.valid)
+            if batch:
+                writer.write(batch, stats)
+            if on_progress:
+                on_progress(raw_file.tell(), stats.valid)
+            if prune:
+                stats.pruned = _prune(set(seen))
+            dependencies.link_targets()
+            stats.changed_ids |= dependencies.recompute_reverse_counts()
+            if hand_off and stats.changed_ids:
+                hand_off(stats.changed_ids)
+    finally:
+        stream.close()
+    return stats
+
+
+def _prune(keep: set[str]) -> int:
+    """Delete packages not in ``keep`` through the ORM (signals index the deletions)."""
+    doomed = Package.objects.exclude(name__in=keep)
+    count = doomed.count()
+    if count:
+        for package in doomed.iterator(chunk_size=500):
+            package.delete()
+    return count

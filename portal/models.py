@@ -1,0 +1,189 @@
+"""The catalog's domain model. PostgreSQL is the source of truth; nothing here knows about
+Elasticsearch (the ``indexing`` app listens to these models' signals).
+
+Every write to a package bumps its ``row_version`` from one global sequence, in a database
+trigger (see migration 0002), so versions are monotonic across all writers, including
+``QuerySet.update()`` and raw SQL. Indexing uses it as the document's external version, so an
+older write never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+from django.core.validators import URLValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Upper
+from django.urls import reverse
+
+# Debian homepages include ftp:// and gopher:// URLs.
+HOMEPAGE_VALIDATOR = URLValidator(schemes=["http", "https", "ftp", "ftps", "gopher"])
+
+
+class Priority(models.TextChoices):
+    REQUIRED = "required", "required"
+    IMPORTANT = "important", "important"
+    STANDARD = "standard", "standard"
+    OPTIONAL = "optional", "optional"
+    EXTRA = "extra", "extra"
+
+
+class Architecture(models.TextChoices):
+    AMD64 = "amd64", "amd64"
+    ALL = "all", "all"
+
+
+class Section(models.Model):
+    """An archive section (``libs``, ``python``, ``web`` ...)."""
+
+    name = models.CharField(max_length=64, unique=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Maintainer(models.Model):
+    """A person or team maintaining packages."""
+
+    name = models.CharField(max_length=200)
+    email = models.EmailField(max_length=254)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "email"], name="maintainer_name_email_uniq"),
+        ]
+        indexes = [models.Index(Upper("name"), name="maintainer_upper_name_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class Tag(models.Model):
+    """A debtag, ``facet::value`` split in two (``interface::x11``)."""
+
+    facet = models.CharField(max_length=64)
+    value = models.CharField(max_length=128)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["facet", "value"]
+        constraints = [
+            models.UniqueConstraint(fields=["facet", "value"], name="tag_facet_value_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.facet}::{self.value}"
+
+    @classmethod
+    def split(cls, raw: str) -> tuple[str, str]:
+        """Split ``facet::value``; raise ValueError for anything else."""
+        facet, sep, value = raw.partition("::")
+        if not sep or not facet or not value:
+            raise ValueError(f"tag {raw!r} is not of the form facet::value")
+        return facet, value
+
+
+class Package(models.Model):
+    """A Debian binary package."""
+
+    name = models.CharField(max_length=200, unique=True)
+    version = models.CharField(max_length=200)
+    source = models.CharField(max_length=200, blank=True)
+    summary = models.CharField(max_length=500, blank=True)
+    description = models.TextField(blank=True)
+    section = models.ForeignKey(Section, on_delete=models.PROTECT, related_name="packages")
+    priority = models.CharField(
+        max_length=16, choices=Priority.choices, default=Priority.OPTIONAL, db_index=True
+    )
+    architecture = models.CharField(
+        max_length=16, choices=Architecture.choices, default=Architecture.AMD64
+    )
+    homepage = models.CharField(max_length=500, blank=True, validators=[HOMEPAGE_VALIDATOR])
+    installed_size_kb = models.BigIntegerField(null=True, blank=True)
+    download_size_bytes = models.BigIntegerField(null=True, blank=True)
+    maintainer = models.ForeignKey(Maintainer, on_delete=models.PROTECT, related_name="packages")
+    tags = models.ManyToManyField(Tag, related_name="packages", blank=True)
+    # How many packages depend on this one: the popularity signal. Maintained by
+    # ``portal.dependencies`` whenever dependencies change.
+    reverse_dependency_count = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Set by a database trigger from a global sequence on every INSERT and UPDATE.
+    row_version = models.BigIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(installed_size_kb__isnull=True) | Q(installed_size_kb__gte=0),
+                name="package_installed_size_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(download_size_bytes__isnull=True) | Q(download_size_bytes__gte=0),
+                name="package_download_size_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(priority__in=Priority.values), name="package_priority_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(architecture__in=Architecture.values),
+                name="package_architecture_known",
+            ),
+            models.CheckConstraint(condition=~Q(name=""), name="package_name_not_empty"),
+        ]
+        indexes = [
+            models.Index(fields=["-reverse_dependency_count"], name="package_popularity_idx"),
+            models.Index(fields=["row_version"], name="package_row_version_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("portal:package", args=[self.name])
+
+
+class DependencyKind(models.TextChoices):
+    DEPENDS = "depends", "depends"
+    RECOMMENDS = "recommends", "recommends"
+
+
+class Dependency(models.Model):
+    """``package`` depends on (or recommends) ``target_name``.
+
+    ``target`` is the package of that name when it is in the catalog; a dependency on a
+    name that is not (a virtual package, another archive area) keeps ``target`` empty and
+    is linked as soon as a package of that name appears.
+    """
+
+    package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="dependencies")
+    kind = models.CharField(max_length=16, choices=DependencyKind.choices)
+    target_name = models.CharField(max_length=200)
+    target = models.ForeignKey(
+        Package,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="dependents",
+    )
+
+    class Meta:
+        ordering = ["kind", "target_name"]
+        verbose_name_plural = "dependencies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["package", "kind", "target_name"], name="dependency_uniq"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["target", "kind"], name="dependency_target_kind_idx"),
+            models.Index(fields=["target_name"], name="dependency_target_name_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.package_id} {self.kind} {self.target_name}"

@@ -1,0 +1,60 @@
+"""Analyzers for package search.
+
+They use components registered by the project's ``portal-analysis`` Elasticsearch plugin
+(``esplugin/``; the same names and parameters as Elasticsearch's ``analysis-common`` module,
+so they also work on a full Elasticsearch distribution without the plugin).
+
+* ``package_name``: the whole name is one token, then split on ``-``, ``.``, ``+`` and
+  letter/digit boundaries, keeping the original: ``python3-django`` gives
+  ``python3-django python 3 django``.
+* ``package_name_nolib``: the same after dropping a leading ``lib``, so ``libssl3`` also
+  gives ``ssl``.
+* ``name_prefix``: edge n-grams of the whole name, for autocomplete and prefix ranking.
+* ``english_text``: standard tokenizer, lowercase, ASCII folding, English possessive and
+  stemming, for summaries and descriptions.
+"""
+
+from __future__ import annotations
+
+from elasticsearch.dsl import analyzer, char_filter, token_filter
+
+name_parts = token_filter(
+    "name_parts",
+    "word_delimiter_graph",
+    preserve_original=True,
+    split_on_numerics=True,
+    split_on_case_change=False,
+    generate_word_parts=True,
+    generate_number_parts=True,
+    catenate_words=False,
+    stem_english_possessive=False,
+)
+name_prefix_grams = token_filter("name_prefix_grams", "edge_ngram", min_gram=1, max_gram=24)
+english_possessive = token_filter("english_possessive", "stemmer", language="possessive_english")
+english_stemmer = token_filter("english_stemmer", "stemmer", language="english")
+strip_lib = char_filter("strip_lib", "pattern_replace", pattern="^lib(?=.)", replacement="")
+
+package_name = analyzer(
+    "package_name",
+    tokenizer="keyword",
+    filter=["lowercase", name_parts, "flatten_graph", "unique"],
+)
+package_name_search = analyzer(
+    "package_name_search",
+    tokenizer="whitespace",
+    filter=["lowercase", name_parts, "unique"],
+)
+package_name_nolib = analyzer(
+    "package_name_nolib",
+    tokenizer="keyword",
+    char_filter=[strip_lib],
+    filter=["lowercase", name_parts, "flatten_graph", "unique"],
+)
+name_prefix = analyzer("name_prefix", tokenizer="keyword", filter=["lowercase", name_prefix_grams])
+name_prefix_search = analyzer("name_prefix_search", tokenizer="keyword", filter=["lowercase"])
+english_text = analyzer(
+    "english_text",
+    tokenizer="standard",
+    filter=["lowercase", "asciifolding", english_possessive, english_stemmer],
+)
+plain_text = analyzer("plain_text", tokenizer="standard", filter=["lowercase", "asciifolding"])
