@@ -70,9 +70,17 @@ class Connections:
     elasticsearch_hosts: list[str]
 
 
+def redis_port() -> int:
+    return env_int("REDIS_PORT", DEFAULT_REDIS_PORT)
+
+
+def elasticsearch_port() -> int:
+    return env_int("ELASTICSEARCH_PORT", DEFAULT_ELASTICSEARCH_PORT)
+
+
 def connections() -> Connections:
     """Read the connection settings from the environment (defaults: the local services)."""
-    redis_base = f"redis://127.0.0.1:{DEFAULT_REDIS_PORT}"
+    redis_base = f"redis://127.0.0.1:{redis_port()}"
     return Connections(
         postgres_host=env_str("POSTGRES_HOST", "127.0.0.1"),
         postgres_port=env_int("POSTGRES_PORT", DEFAULT_POSTGRES_PORT),
@@ -82,6 +90,6 @@ def connections() -> Connections:
         redis_url=env_str("REDIS_URL", f"{redis_base}/0"),
         celery_broker_url=env_str("CELERY_BROKER_URL", f"{redis_base}/1"),
         elasticsearch_hosts=env_list(
-            "ELASTICSEARCH_HOSTS", [f"http://127.0.0.1:{DEFAULT_ELASTICSEARCH_PORT}"]
+            "ELASTICSEARCH_HOSTS", [f"http://127.0.0.1:{elasticsearch_port()}"]
         ),
     )

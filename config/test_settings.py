@@ -1,0 +1,19 @@
+"""Settings for the test suite: the real local services, isolated from development data.
+
+Tests use their own index prefix (``test``), their own Redis databases for the broker and the
+cache, and pytest-django's own database (``test_<POSTGRES_DB>``), so running the tests never
+touches the demo data of ``make run``.
+"""
+
+import os
+
+os.environ.setdefault("SEARCH_INDEX_PREFIX", "test")
+os.environ.setdefault("CACHE_KEY_PREFIX", "test")
+
+from config.settings import *  # noqa: F403
+from config.settings import CONNECTIONS
+
+_redis_base = CONNECTIONS.redis_url.rsplit("/", 1)[0]
+CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", f"{_redis_base}/2")
+CACHES["default"]["LOCATION"] = os.environ.get("TEST_REDIS_URL", f"{_redis_base}/3")  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,72 @@
+"""``manage.py load_demo``: the demo catalog, its index and a local editor account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from portal.models import Package
+from search import indices
+
+DEMO_USER = "editor"
+DEMO_PASSWORD = "editor-demo-only"
+
+
+class Command(BaseCommand):
+    help = (
+        "Prepare the local demo: import the bundled catalog if the database has no packages, "
+        "build the search index if it is missing or incomplete, and create a demo editor "
+        f"account ('{DEMO_USER}'), local use only: refused when DEBUG is off."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--force", action="store_true", help="re-import and reindex even if present"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError("load_demo creates a demo account; it only runs with DEBUG on.")
+        if options["force"] or not Package.objects.exists():
+            call_command("import_catalog", no_index=True, verbosity=options["verbosity"])
+        rows = Package.objects.count()
+        docs = self._document_count()
+        if options["force"] or docs != rows:
+            self.stdout.write(f"Index holds {docs} of {rows} packages: rebuilding it.")
+            call_command("reindex", verbosity=options["verbosity"])
+        else:
+            self.stdout.write(f"Index is complete ({docs} documents).")
+        self._demo_editor()
+
+    def _document_count(self) -> int:
+        if not indices.indices_behind(indices.read_alias()):
+            return -1
+        return indices.client().count(index=indices.read_alias())["count"]
+
+    def _demo_editor(self) -> None:
+        user, created = get_user_model().objects.get_or_create(
+            username=DEMO_USER, defaults={"is_staff": True}
+        )
+        user.is_staff = True
+        user.set_password(DEMO_PASSWORD)
+        user.save()
+        codenames = [
+            f"{action}_{model}"
+            for model in ("package", "section", "maintainer", "tag", "dependency")
+            for action in ("view", "add", "change", "delete")
+        ]
+        user.user_permissions.set(
+            Permission.objects.filter(content_type__app_label="portal", codename__in=codenames)
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo editor (local use only): http://127.0.0.1:8000/admin/  "
+                f"user '{DEMO_USER}', password '{DEMO_PASSWORD}'"
+                + (" (created)" if created else "")
+            )
+        )

@@ -1,0 +1,151 @@
+"""Fixtures for tests against the real services.
+
+The README's test command starts PostgreSQL, Redis and Elasticsearch with
+``python -m config.services up``; these fixtures add what a test run needs on top:
+
+* ``search_index``: a fresh test index (prefix ``test``) behind the read and write aliases.
+* ``celery_worker``: a real ``celery worker`` process, configured for the test database and
+  the test broker, that tests can kill and restart (no eager mode).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 15.0, interval: float = 0.1):
+    """Poll ``predicate`` until it returns something truthy; return it, or fail the test."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+class WorkerProcess:
+    """A real Celery worker subprocess bound to the test database and broker."""
+
+    def __init__(self, db_name: str) -> None:
+        self.db_name = db_name
+        self.proc: subprocess.Popen[bytes] | None = None
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.logfile = ARTIFACTS / "celery-worker.log"
+
+    def env(self) -> dict[str, str]:
+        environment = dict(os.environ)
+        environment.update(
+            DJANGO_SETTINGS_MODULE="config.test_settings",
+            POSTGRES_DB=self.db_name,
+            SEARCH_INDEX_PREFIX=settings.SEARCH_INDEX_PREFIX,
+            CELERY_TASK_ALWAYS_EAGER="0",
+        )
+        return environment
+
+    def start(self) -> None:
+        log = self.logfile.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--queues",
+                "indexing,maintenance,celery",
+                "--concurrency",
+                "2",
+                "--hostname",
+                f"test-{os.getpid()}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        wait_for(self.ready, timeout=60, interval=0.5)
+
+    def ready(self) -> bool:
+        from config.celery import app
+
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError(f"celery worker exited; see {self.logfile}")
+        replies = app.control.ping(timeout=0.5, destination=[f"test-{os.getpid()}@{_host()}"])
+        return bool(replies)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Kill the worker and its pool children (SIGKILL: no chance to ack or clean up)."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker) -> Iterator[WorkerProcess]:
+    """A real worker process for the whole session (tests needing one use transaction=True)."""
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        for queue in ("indexing", "maintenance", "celery"):
+            conn.default_channel.queue_purge(queue)
+    db_name = settings.DATABASES["default"]["NAME"]
+    worker = WorkerProcess(db_name)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def search_index(settings) -> Iterator[str]:
+    """A fresh, empty test index behind the test aliases; removed after the test."""
+    from search import indices
+
+    assert settings.SEARCH_INDEX_PREFIX.startswith("test"), "tests must use a test index"
+    drop_test_indices()
+    name = indices.ensure_index()
+    yield name
+    drop_test_indices()
+
+
+def drop_test_indices() -> None:
+    from search import indices
+
+    client = indices.client()
+    for name in client.indices.get(index=indices.index_pattern(), expand_wildcards="all"):
+        client.indices.delete(index=name)
