@@ -803,13 +803,15 @@ class CeleryProcess(Service):
 class Worker(CeleryProcess):
     name = "worker"
     kind = "worker"
-    process_marker = "celery -A config worker"
+    process_marker = "-A config worker"
 
     def command(self) -> list[str]:
         return [
             sys.executable,
             "-m",
             "celery",
+            "--workdir",
+            str(ROOT),
             "-A",
             "config",
             "worker",
@@ -826,21 +828,21 @@ class Worker(CeleryProcess):
             "--logfile",
             str(self.logfile),
             "--detach",
-            "--workdir",
-            str(ROOT),
         ]
 
 
 class Beat(CeleryProcess):
     name = "beat"
     kind = "beat"
-    process_marker = "celery -A config beat"
+    process_marker = "-A config beat"
 
     def command(self) -> list[str]:
         return [
             sys.executable,
             "-m",
             "celery",
+            "--workdir",
+            str(ROOT),
             "-A",
             "config",
             "beat",
@@ -853,8 +855,6 @@ class Beat(CeleryProcess):
             "--logfile",
             str(self.logfile),
             "--detach",
-            "--workdir",
-            str(ROOT),
         ]
 
 
