@@ -6,3 +6,8 @@ class PortalConfig(AppConfig):
 
     name = "portal"
     verbose_name = "Catalog"
+
+    def ready(self) -> None:
+        from portal import signals
+
+        signals.connect()

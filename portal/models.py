@@ -9,6 +9,7 @@ older write never overwrites a newer one.
 
 from __future__ import annotations
 
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
@@ -57,7 +58,9 @@ class Maintainer(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["name", "email"], name="maintainer_name_email_uniq"),
         ]
-        indexes = [models.Index(Upper("name"), name="maintainer_upper_name_idx")]
+        indexes = [
+            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="maintainer_name_trgm_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
@@ -139,6 +142,10 @@ class Package(models.Model):
         indexes = [
             models.Index(fields=["-reverse_dependency_count"], name="package_popularity_idx"),
             models.Index(fields=["row_version"], name="package_row_version_idx"),
+            # The admin's case-insensitive substring search (UPPER(name) LIKE UPPER('%x%')).
+            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="package_name_trgm_idx"),
+            models.Index(fields=["section", "name"], name="package_section_name_idx"),
+            models.Index(fields=["maintainer", "name"], name="package_maintainer_name_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,151 @@
+"""Editors in the Django admin: lists, filters, edits, and edits reaching search."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from portal.models import Dependency, Package, Tag
+from search import service
+from tests.conftest import wait_for
+from tests.helpers import make_package
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def editor_client(client):
+    user = get_user_model().objects.create_superuser("ed", "ed@example.org", "pw")
+    client.force_login(user)
+    return client
+
+
+def change_form_data(package: Package, **overrides) -> dict:
+    """The POST body of the package change form, as the browser would send it."""
+    deps = list(package.dependencies.all())
+    data = {
+        "name": package.name,
+        "version": package.version,
+        "source": package.source,
+        "summary": package.summary,
+        "description": package.description,
+        "section": package.section_id,
+        "priority": package.priority,
+        "architecture": package.architecture,
+        "maintainer": package.maintainer_id,
+        "tags": [t.pk for t in package.tags.all()],
+        "homepage": package.homepage,
+        "installed_size_kb": package.installed_size_kb or "",
+        "download_size_bytes": package.download_size_bytes or "",
+        "dependencies-TOTAL_FORMS": len(deps),
+        "dependencies-INITIAL_FORMS": len(deps),
+        "dependencies-MIN_NUM_FORMS": 0,
+        "dependencies-MAX_NUM_FORMS": 1000,
+        "_save": "Save",
+    }
+    for i, dep in enumerate(deps):
+        data.update(
+            {
+                f"dependencies-{i}-id": dep.pk,
+                f"dependencies-{i}-package": package.pk,
+                f"dependencies-{i}-kind": dep.kind,
+                f"dependencies-{i}-target_name": dep.target_name,
+            }
+        )
+    data.update(overrides)
+    return data
+
+
+def test_change_list_filters(editor_client):
+    x11, _ = Tag.objects.get_or_create(facet="interface", value="x11")
+    cli, _ = Tag.objects.get_or_create(facet="interface", value="commandline")
+    a = make_package("alpha-viewer", section="graphics", maintainer="Alice Team")
+    b = make_package("beta-shell", section="shells", maintainer="Bob")
+    a.tags.add(x11)
+    b.tags.add(cli)
+    url = "/admin/portal/package/"
+
+    def names(params):
+        response = editor_client.get(url, params)
+        assert response.status_code == 200
+        return {p.name for p in response.context["cl"].result_list}
+
+    assert names({}) == {"alpha-viewer", "beta-shell"}
+    assert names({"section__id__exact": a.section_id}) == {"alpha-viewer"}
+    assert names({"tag_facet": "interface", "tag": cli.pk}) == {"beta-shell"}
+    assert names({"tag_facet": "interface"}) == {"alpha-viewer", "beta-shell"}
+    assert names({"maintainer_name": "alice"}) == {"alpha-viewer"}
+    assert names({"q": "beta"}) == {"beta-shell"}
+    assert names({"priority__exact": "required"}) == set()
+    # The tag-value filter lists the values of the chosen facet.
+    html = editor_client.get(url, {"tag_facet": "interface"}).content.decode()
+    assert "commandline" in html and "x11" in html
+
+
+def test_tag_autocomplete_accepts_facet_and_value(editor_client):
+    Tag.objects.get_or_create(facet="interface", value="x11")
+    Tag.objects.get_or_create(facet="uitoolkit", value="gtk")
+    response = editor_client.get(
+        "/admin/autocomplete/",
+        {
+            "term": "interface::x",
+            "app_label": "portal",
+            "model_name": "package",
+            "field_name": "tags",
+        },
+    )
+    assert response.status_code == 200
+    assert [r["text"] for r in response.json()["results"]] == ["interface::x11"]
+
+
+def test_dependency_edits_keep_reverse_counts(editor_client):
+    lib = make_package("libfoo1")
+    app = make_package("foo-app")
+    assert lib.reverse_dependency_count == 0
+    data = change_form_data(app)
+    data.update(
+        {
+            "dependencies-TOTAL_FORMS": 2,
+            "dependencies-0-kind": "depends",
+            "dependencies-0-target_name": "libfoo1",
+            "dependencies-1-kind": "depends",
+            "dependencies-1-target_name": "not-in-the-catalog",
+        }
+    )
+    response = editor_client.post(f"/admin/portal/package/{app.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    lib.refresh_from_db()
+    assert lib.reverse_dependency_count == 1
+    dangling = Dependency.objects.get(package=app, target_name="not-in-the-catalog")
+    assert dangling.target is None
+    # The missing package appears: the dependency links to it and counts.
+    newcomer = make_package("not-in-the-catalog")
+    newcomer.refresh_from_db()
+    assert newcomer.reverse_dependency_count == 1
+    # Removing the dependency in the admin brings the count back down.
+    data = change_form_data(app)
+    dep_index = next(i for i in range(2) if data[f"dependencies-{i}-target_name"] == "libfoo1")
+    data[f"dependencies-{dep_index}-DELETE"] = "on"
+    response = editor_client.post(f"/admin/portal/package/{app.pk}/change/", data)
+    assert response.status_code == 302
+    lib.refresh_from_db()
+    assert lib.reverse_dependency_count == 0
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_admin_edit_reaches_search(celery_worker, search_index, editor_client):
+    package = make_package("quuxedit", summary="before the edit")
+    wait_for(lambda: service.search("quuxedit").total == 1, timeout=20)
+
+    response = editor_client.post(
+        f"/admin/portal/package/{package.pk}/change/",
+        change_form_data(package, summary="now with zymurgical flavour"),
+    )
+    assert response.status_code == 302
+
+    result = wait_for(lambda: (r := service.search("zymurgical")).total == 1 and r, timeout=20)
+    assert [h.name for h in result.hits] == ["quuxedit"]
+    assert service.search("before the edit quuxedit").hits[0].summary == (
+        "now with zymurgical flavour"
+    )
