@@ -129,9 +129,26 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Fail fast when the broker is down: the outbox keeps the work, a request must not hang.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_connect_timeout": 1,
+    "socket_timeout": 5,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_ROUTES = {"indexing.tasks.*": {"queue": "indexing"}}
+CELERY_TASK_ROUTES = {
+    "indexing.tasks.process_outbox": {"queue": "indexing"},
+    "indexing.tasks.sweep_outbox": {"queue": "maintenance"},
+}
+OUTBOX_SWEEP_SECONDS = env.env_int("OUTBOX_SWEEP_SECONDS", 5)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-indexing-outbox": {
+        "task": "indexing.tasks.sweep_outbox",
+        "schedule": OUTBOX_SWEEP_SECONDS,
+        "options": {"expires": OUTBOX_SWEEP_SECONDS * 2},
+    },
+}
 CELERY_TASK_ALWAYS_EAGER = env.env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 LOGGING = {

@@ -1,14 +1,19 @@
 """Keeps Elasticsearch in step with PostgreSQL.
 
-The public API for code that writes without model signals (``bulk_create``,
-``QuerySet.update()``, raw SQL) is :func:`enqueue`::
+Changes to packages (and to the sections, maintainers and tags they show) are captured by
+database triggers into an outbox in the writing transaction, so every writer is covered,
+including ``bulk_create``, ``QuerySet.update()`` and raw SQL. After commit a task drains the
+outbox; a periodic sweeper catches whatever a broker or worker outage left behind.
+
+Code that writes in bulk can make indexing immediate (instead of waiting for the sweeper)
+with :func:`enqueue`, inside the writing transaction::
 
     from indexing import enqueue
-    ids = Package.objects.filter(...).update(priority="optional")  # no signals fire
-    enqueue(Package.objects.filter(...))   # or enqueue([1, 2, 3])
-
-Call it inside the writing transaction: the work is scheduled after that transaction
-commits and is dropped if it rolls back.
+    with transaction.atomic():
+        Package.objects.filter(section__name="oldlibs").update(priority="optional")
+        enqueue()                      # just kick the worker after commit
+    enqueue([12, 13])                  # also record these ids explicitly (e.g. a repair)
+    enqueue(Package.objects.filter(name__startswith="lib"))
 """
 
 from __future__ import annotations
@@ -16,23 +21,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-CHUNK = 500
 
+def enqueue(packages: Iterable[int] | Any = ()) -> int:
+    """Schedule (re)indexing after the current transaction commits.
 
-def enqueue(packages: Iterable[int] | Any) -> int:
-    """Schedule (re)indexing of packages given as ids or a Package queryset.
-
-    Returns how many package ids were scheduled.
+    ``packages``: ids or a Package queryset to record in the outbox explicitly (for tables
+    without capture triggers, repairs, "reindex selected"); empty just kicks the worker.
+    Returns how many ids were recorded.
     """
     from django.db.models import QuerySet
 
-    from indexing.signals import enqueue_after_commit
+    from indexing.signals import kick_after_commit
+    from indexing.writer import record_changes
 
     if isinstance(packages, QuerySet):
-        ids = list(packages.values_list("pk", flat=True))
-    else:
-        ids = [int(pk) for pk in packages]
-    ids = sorted(set(ids))
-    for start in range(0, len(ids), CHUNK):
-        enqueue_after_commit(ids[start : start + CHUNK])
-    return len(ids)
+        packages = packages.values_list("pk", flat=True)
+    recorded = record_changes(packages)
+    kick_after_commit()
+    return recorded

@@ -1,47 +1,46 @@
-"""Change capture: model signals hand package changes to the indexing task after commit.
+"""After-commit kicks: tell a worker to process the outbox once a transaction commits.
 
-Receivers are connected in ``IndexingConfig.ready()``; models know nothing about search.
+The change itself is captured by database triggers into the outbox, inside the writing
+transaction (``indexing/migrations/0002_capture_triggers.py``). These receivers only make it
+fast: one ``transaction.on_commit`` callback per transaction sends one task message. A
+rolled-back transaction sends nothing and leaves no outbox rows. Receivers are connected in
+``IndexingConfig.ready()``; models know nothing about search.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from portal.models import Package
+from portal.models import Maintainer, Package, Section, Tag
+
+WATCHED = (Package, Section, Maintainer, Tag)
 
 
 def connect() -> None:
-    post_save.connect(package_saved, sender=Package, dispatch_uid="indexing.package_saved")
-    post_delete.connect(package_deleted, sender=Package, dispatch_uid="indexing.package_deleted")
-    m2m_changed.connect(
-        package_tags_changed, sender=Package.tags.through, dispatch_uid="indexing.tags_changed"
-    )
+    for model in WATCHED:
+        uid = model._meta.label_lower
+        post_save.connect(changed, sender=model, dispatch_uid=f"indexing.saved.{uid}")
+        post_delete.connect(changed, sender=model, dispatch_uid=f"indexing.deleted.{uid}")
+    m2m_changed.connect(changed, sender=Package.tags.through, dispatch_uid="indexing.tags_changed")
 
 
-def enqueue_after_commit(package_ids: list[int]) -> None:
-    """Schedule indexing of these packages once the current transaction commits."""
-    from indexing import tasks
-
-    ids = sorted(set(package_ids))
-    if ids:
-        transaction.on_commit(lambda: tasks.index_packages.delay(ids))
+def changed(sender: Any, **kwargs: Any) -> None:
+    kick_after_commit()
 
 
-def package_saved(sender: Any, instance: Package, **kwargs: Any) -> None:
-    enqueue_after_commit([instance.pk])
+def _kick() -> None:
+    from indexing.tasks import kick
+
+    kick()
 
 
-def package_deleted(sender: Any, instance: Package, **kwargs: Any) -> None:
-    enqueue_after_commit([instance.pk])
-
-
-def package_tags_changed(sender: Any, instance: Any, action: str, **kwargs: Any) -> None:
-    if not action.startswith("post_"):
-        return
-    if isinstance(instance, Package):
-        enqueue_after_commit([instance.pk])
-    elif kwargs.get("pk_set"):
-        enqueue_after_commit(list(kwargs["pk_set"]))
+def kick_after_commit() -> None:
+    """Register one kick for the current transaction (or kick now in autocommit mode)."""
+    if connection.in_atomic_block:
+        pending = getattr(connection, "run_on_commit", [])
+        if any(entry[1] is _kick for entry in pending):
+            return
+    transaction.on_commit(_kick)

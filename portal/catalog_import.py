@@ -6,8 +6,9 @@ are otherwise reported with their line number and skipped.
 
 Rows are written with set-based SQL (``INSERT ... ON CONFLICT ... DO UPDATE ... WHERE`` the
 row really changed), a fixed number of queries per batch, so a re-import that changes
-nothing bumps no row versions. Bulk SQL bypasses model signals, so the importer hands the
-ids of every package it changed to ``indexing.enqueue()`` itself.
+nothing bumps no row versions and causes no reindexing. The indexing app's database
+triggers record every changed package in its outbox; bulk SQL fires no model signals, so the
+importer calls ``hand_off`` (``indexing.enqueue``) once at the end to kick the worker.
 """
 
 from __future__ import annotations
@@ -376,15 +377,11 @@ class CatalogWriter:
                 batch_ids,
                 ("bigint", "text", "text"),
             )
-            # A tag change is a change of the document: bump those packages' row versions.
+            # A tag change is a change of the package (the indexing triggers on the tags
+            # table bump its row version); count it as an update.
             tag_only = tag_changed - stats.changed_ids
-            if tag_only:
-                cursor.execute(
-                    "UPDATE portal_package SET updated_at = now() WHERE id = ANY(%s)",
-                    [sorted(tag_only)],
-                )
-                stats.updated += len(tag_only)
-                stats.changed_ids |= tag_only
+            stats.updated += len(tag_only)
+            stats.changed_ids |= tag_only
         stats.unchanged += len(batch) - len(written) - len(tag_only)
 
     @staticmethod
@@ -439,7 +436,7 @@ def import_catalog(
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_progress: Callable[[int, int], None] | None = None,
     on_error: Callable[[int, str], None] | None = None,
-    hand_off: Callable[[set[int]], None] | None = None,
+    hand_off: Callable[[], object] | None = None,
 ) -> ImportStats:
     """Import ``path``; see the module docstring. ``on_progress(bytes_read, packages)``."""
     stats = ImportStats()
@@ -492,7 +489,7 @@ def import_catalog(
             dependencies.link_targets()
             stats.changed_ids |= dependencies.recompute_reverse_counts()
             if hand_off and stats.changed_ids:
-                hand_off(stats.changed_ids)
+                hand_off()
     finally:
         stream.close()
     return stats

@@ -1,8 +1,8 @@
 """Domain bookkeeping on ORM writes: dependency links and reverse-dependency counts.
 
 (Indexing has its own receivers in ``indexing.signals``; these only keep the catalog's own
-derived data right.) Recounts are set-based SQL UPDATEs, which fire no signals, so the
-packages whose count changed are handed to indexing explicitly.
+derived data right.) Recounts are set-based SQL UPDATEs, which fire no model signals; the
+indexing triggers capture them and ``indexing.enqueue()`` kicks the worker after commit.
 """
 
 from __future__ import annotations
@@ -25,10 +25,8 @@ def connect() -> None:
 
 def _recount(candidates: set[int | None]) -> None:
     ids = {pk for pk in candidates if pk}
-    if ids:
-        changed = dependencies.recompute_reverse_counts(ids)
-        if changed:
-            indexing.enqueue(changed)
+    if ids and dependencies.recompute_reverse_counts(ids):
+        indexing.enqueue()
 
 
 def dependency_pre_save(sender: Any, instance: Dependency, **kwargs: Any) -> None:

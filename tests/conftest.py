@@ -76,6 +76,10 @@ class WorkerProcess:
                 f"test-{os.getpid()}@%h",
                 "--without-gossip",
                 "--without-mingle",
+                # Embedded beat: the outbox sweeper runs as it does in production.
+                "--beat",
+                "--schedule",
+                str(ARTIFACTS / "celerybeat-schedule"),
             ],
             cwd=ROOT,
             env=self.env(),

@@ -22,8 +22,9 @@ class Command(BaseCommand):
         "bookworm catalog). Idempotent: a second run updates changed rows and creates no "
         "duplicates. Bad lines are reported with their line number and skipped (or abort the "
         "whole import with --strict). Runs in one transaction: an abort leaves the database "
-        "unchanged. Every package the import creates or changes is handed to the indexing "
-        "queue (indexing.enqueue), so search follows without a full reindex."
+        "unchanged. Every package the import creates or changes is recorded in the indexing "
+        "outbox (by database triggers) and the worker is kicked at the end, so search "
+        "follows without a full reindex."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -38,7 +39,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-index",
             action="store_true",
-            help="do not hand changes to indexing (run `manage.py reindex` afterwards)",
+            help=(
+                "do not kick the indexing worker at the end (the changes wait in the outbox "
+                "for the periodic sweeper; for a whole catalog, run `manage.py reindex`)"
+            ),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -84,7 +88,7 @@ class Command(BaseCommand):
             f"Imported {path}: {stats.lines} lines, {stats.valid} valid packages "
             f"({stats.created} created, {stats.updated} updated, {stats.unchanged} unchanged, "
             f"{stats.pruned} pruned), {stats.skipped} bad lines skipped, "
-            f"{len(stats.changed_ids)} handed to indexing, in {elapsed:.1f}s."
+            f"{len(stats.changed_ids)} changed for indexing, in {elapsed:.1f}s."
         )
         if stats.errors or stats.warnings:
             self.stdout.write(
