@@ -107,6 +107,7 @@ def rebuild(
             settings={
                 "number_of_replicas": live["number_of_replicas"],
                 "refresh_interval": live["refresh_interval"],
+                "gc_deletes": live["gc_deletes"],
             },
         )
         client.indices.refresh(index=name)

@@ -44,11 +44,17 @@ def new_index_name(now: datetime | None = None) -> str:
 
 
 def index_settings(*, bulk_load: bool = False) -> dict[str, Any]:
-    """Index settings from Django settings; ``bulk_load`` turns refresh and replicas off."""
+    """Index settings from Django settings; ``bulk_load`` turns refresh and replicas off.
+
+    ``gc_deletes`` is how long a versioned delete's tombstone is remembered: a write older
+    than the delete that arrives within that time is rejected. It is longer while bulk
+    loading, since the loader reads a row some time before writing it.
+    """
     return {
         "number_of_shards": settings.SEARCH_INDEX_SHARDS,
         "number_of_replicas": 0 if bulk_load else settings.SEARCH_INDEX_REPLICAS,
         "refresh_interval": "-1" if bulk_load else settings.SEARCH_INDEX_REFRESH_INTERVAL,
+        "gc_deletes": "30m" if bulk_load else "5m",
     }
 
 
