@@ -24,7 +24,7 @@ from search.indices import client, ensure_index, indices_behind, read_alias, wri
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
+BATCH_SIZE = 1000
 
 
 class BulkWriteError(RuntimeError):

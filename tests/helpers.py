@@ -29,3 +29,24 @@ def make_package(name: str | None = None, **fields: object) -> Package:
         maintainer=maintainer,
         **defaults,
     )
+
+
+def make_packages(count: int, prefix: str = "bulk", section: str = "misc") -> list[int]:
+    """Create ``count`` packages in one bulk insert; return their ids (in name order)."""
+    section_obj, _ = Section.objects.get_or_create(name=section)
+    maintainer, _ = Maintainer.objects.get_or_create(name="Bulk Maker", email="bulk@example.org")
+    Package.objects.bulk_create(
+        Package(
+            name=f"{prefix}-{i:06d}",
+            version="1.0",
+            summary=f"bulk package number {i}",
+            section=section_obj,
+            maintainer=maintainer,
+        )
+        for i in range(count)
+    )
+    return list(
+        Package.objects.filter(name__startswith=f"{prefix}-")
+        .order_by("name")
+        .values_list("pk", flat=True)
+    )

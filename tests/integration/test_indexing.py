@@ -1,0 +1,214 @@
+"""Indexing correctness against the real services: coalescing, ordering, deletes, related
+changes, bulk writes, parallel writers, rebuilds during edits, drift repair."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import transaction
+
+import indexing
+from indexing import rebuild, verify, writer
+from portal.models import Package, Section, Tag
+from search import service
+from search.indices import client, indices_behind, read_alias, write_alias
+from tests.helpers import make_package, make_packages
+from tests.integration.support import (
+    EditLoad,
+    assert_index_matches_database,
+    outbox_backlog,
+    wait_until_indexed,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def doc(pk: int) -> dict:
+    return client().get(index=read_alias(), id=pk)
+
+
+# ----------------------------------------------------------------- without a worker
+
+
+def test_ten_edits_of_one_package_become_one_write(search_index):
+    package = make_package("coalesce-me")
+    with transaction.atomic():
+        for i in range(10):
+            package.summary = f"edit number {i}"
+            package.save()
+    assert outbox_backlog() == 11  # the insert and ten updates, captured by the triggers
+    written, more = writer.process_outbox()
+    assert (written, more) == (1, False)
+    assert outbox_backlog() == 0
+    got = doc(package.pk)
+    package.refresh_from_db()
+    assert got["_source"]["summary"] == "edit number 9"
+    assert got["_version"] == package.row_version
+
+
+def test_an_older_write_never_overwrites_a_newer_document(search_index):
+    package = make_package("ordered", summary="first")
+    package.refresh_from_db()
+    old = Package.objects.select_related("section", "maintainer").get(pk=package.pk)
+    package.summary = "second"
+    package.save()
+    writer.process_outbox()
+    # A late task that read the row before the second edit tries to write it now.
+    conflicts = writer._bulk(list(writer.document_actions([old], search_index)))
+    assert conflicts == 1
+    assert doc(package.pk)["_source"]["summary"] == "second"
+
+
+def test_delete_removes_the_document_and_rejects_older_writes(search_index):
+    package = make_package("doomed")
+    writer.process_outbox()
+    stale_copy = Package.objects.select_related("section", "maintainer").get(pk=package.pk)
+    package.delete()
+    writer.process_outbox()
+    assert not client().exists(index=read_alias(), id=stale_copy.pk)
+    # The delete's tombstone carries a newer version than any write of the old row.
+    conflicts = writer._bulk(list(writer.document_actions([stale_copy], search_index)))
+    assert conflicts == 1
+    assert not client().exists(index=read_alias(), id=stale_copy.pk)
+
+
+def test_renaming_a_section_updates_every_package_in_bulk(search_index):
+    ids = make_packages(1500, prefix="sect", section="oldname")
+    writer.process_outbox(max_batches=10)
+    Section.objects.filter(name="oldname").update(name="newname")
+    assert outbox_backlog() == 1500
+    written, more = writer.process_outbox(batch_size=1000, max_batches=10)
+    assert (written, more) == (1500, False)  # two bulk batches, not 1500 tasks
+    client().indices.refresh(index=read_alias())
+    counts = client().count(index=read_alias(), query={"term": {"section": "newname"}})
+    assert counts["count"] == len(ids)
+
+
+def test_tag_and_maintainer_changes_reach_the_document(search_index):
+    package = make_package("taggy", maintainer="Old Name")
+    tag = Tag.objects.create(facet="interface", value="x11")
+    package.tags.add(tag)
+    writer.process_outbox()
+    assert doc(package.pk)["_source"]["tags"] == ["interface::x11"]
+    tag.value = "wayland"
+    tag.save()
+    package.maintainer.name = "New Name"
+    package.maintainer.save()
+    writer.process_outbox()
+    source = doc(package.pk)["_source"]
+    assert source["tags"] == ["interface::wayland"]
+    assert source["maintainer"] == "New Name"
+    package.tags.clear()
+    writer.process_outbox()
+    assert doc(package.pk)["_source"]["tags"] == []
+
+
+def test_queryset_update_and_raw_sql_are_captured(search_index):
+    ids = make_packages(20, prefix="raw")
+    writer.process_outbox()
+    with transaction.atomic():
+        Package.objects.filter(pk__in=ids[:10]).update(summary="changed by update()")
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE portal_package SET summary = 'changed by raw SQL' WHERE id = ANY(%s)",
+                [ids[10:]],
+            )
+        indexing.enqueue()  # the documented pattern: kick after commit
+    writer.process_outbox()
+    summaries = {doc(pk)["_source"]["summary"] for pk in ids}
+    assert summaries == {"changed by update()", "changed by raw SQL"}
+
+
+def test_search_status_verify_finds_and_repairs_drift(search_index):
+    ids = make_packages(5, prefix="drift")
+    writer.process_outbox()
+    client().delete(index=write_alias(), id=ids[0])  # someone deleted a document by hand
+    client().index(index=write_alias(), id=999_999_999, document={"name": "phantom"})
+    with pytest.raises(CommandError, match="drift: 2 packages differ"):
+        call_command("search_status", "--verify")
+    report = verify.verify()
+    assert (report.missing, report.extra, report.stale) == ([ids[0]], [999_999_999], [])
+    call_command("search_status", "--repair")
+    assert outbox_backlog() == 2
+    writer.process_outbox()
+    assert verify.verify().clean
+    call_command("search_status", "--verify")  # no drift: no error
+
+
+# ----------------------------------------------------------------- with the real worker
+
+
+def test_parallel_writers_end_with_the_index_equal_to_the_database(celery_worker, search_index):
+    ids = make_packages(5, prefix="race")
+    loads = [EditLoad(ids, interval=0.01) for _ in range(4)]
+    for load in loads:
+        load.start()
+    time.sleep(4)
+    for load in loads:
+        load.stop()
+    assert sum(load.edits for load in loads) > 100
+    assert not [e for load in loads for e in load.errors]
+    wait_until_indexed()
+    assert_index_matches_database()
+
+
+def test_search_keeps_answering_during_a_rebuild_and_no_edit_is_lost(celery_worker, search_index):
+    ids = make_packages(4000, prefix="rb")
+    wait_until_indexed(timeout=120)
+    old_index = indices_behind(read_alias())[0]
+    edits = EditLoad(ids[::40], interval=0.02)
+    failures: list[Exception] = []
+    searches = [0]
+    stop = threading.Event()
+
+    def search_forever() -> None:
+        while not stop.is_set():
+            try:
+                assert service.search("bulk package").total > 0
+                searches[0] += 1
+            except Exception as exc:
+                failures.append(exc)
+
+    searcher = threading.Thread(target=search_forever, daemon=True)
+    edits.start()
+    searcher.start()
+    result = rebuild.rebuild(batch_size=500)
+    time.sleep(1)
+    edits.stop()
+    stop.set()
+    searcher.join(timeout=10)
+    assert failures == []
+    assert searches[0] > 10
+    assert edits.edits > 20 and not edits.errors
+    assert result.documents >= 4000
+    assert indices_behind(read_alias()) == [result.index] != [old_index]
+    assert indices_behind(write_alias()) == [result.index]
+    wait_until_indexed()
+    assert_index_matches_database()
+
+
+def test_reindex_refuses_to_run_twice_and_rolls_back(search_index):
+    from django.core.cache import cache
+
+    make_packages(10, prefix="lock")
+    cache.set(rebuild.LOCK_KEY, "someone else", 60)
+    try:
+        with pytest.raises(CommandError, match="another rebuild holds the lock"):
+            call_command("reindex", verbosity=0)
+    finally:
+        cache.delete(rebuild.LOCK_KEY)
+    before = indices_behind(read_alias())
+    call_command("reindex", "--dry-run", verbosity=0)
+    assert indices_behind(read_alias()) == before
+    call_command("reindex", verbosity=0)
+    after = indices_behind(read_alias())
+    assert after != before
+    call_command("reindex", "--rollback", verbosity=0)
+    assert indices_behind(read_alias()) == before
+    assert indices_behind(write_alias()) == before
