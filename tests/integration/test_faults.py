@@ -1,0 +1,103 @@
+"""Fault tests: edits keep coming while the worker, Elasticsearch or Redis is down; after
+recovery every edit is in the index and verification reports zero drift.
+
+They stop and start the suite's own services through the services manager, so they run
+last in this module order and restore everything they stop.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT, wait_for
+from tests.helpers import make_packages
+from tests.integration.support import (
+    EditLoad,
+    assert_index_matches_database,
+    outbox_backlog,
+    wait_until_indexed,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+OUTAGE_SECONDS = float(os.environ.get("FAULT_OUTAGE_SECONDS", "30"))
+
+
+def services(*args: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "config.services", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture
+def packages(celery_worker, search_index):
+    ids = make_packages(300, prefix="fault")
+    wait_until_indexed()
+    return ids
+
+
+def test_worker_killed_with_sigkill_in_the_middle_of_a_batch(celery_worker, packages):
+    edits = EditLoad(packages, interval=0.02)
+    edits.start()
+    # A large change so that the worker is busy with a batch when it dies.
+    from portal.models import Package
+
+    Package.objects.filter(pk__in=packages).update(description="bulk change before the kill")
+    time.sleep(0.3)
+    celery_worker.kill(signal.SIGKILL)
+    assert outbox_backlog() > 0  # work was left behind
+    time.sleep(3)  # edits continue with no worker at all
+    celery_worker.start()
+    time.sleep(2)
+    edits.stop()
+    assert edits.edits > 50 and not edits.errors
+    wait_until_indexed(timeout=120)
+    assert_index_matches_database()
+
+
+def test_elasticsearch_stopped_for_a_while(celery_worker, packages):
+    edits = EditLoad(packages, interval=0.05)
+    edits.start()
+    services("down", "elasticsearch")
+    try:
+        time.sleep(OUTAGE_SECONDS)
+        assert outbox_backlog() > 0  # edits are waiting, not lost
+    finally:
+        services("up", "elasticsearch")
+    time.sleep(2)
+    edits.stop()
+    assert edits.edits > 100 and not edits.errors
+    wait_until_indexed(timeout=180)
+    assert_index_matches_database()
+
+
+def test_redis_stopped_for_a_while(celery_worker, packages):
+    edits = EditLoad(packages, interval=0.05)
+    edits.start()
+    services("down", "redis")
+    try:
+        time.sleep(OUTAGE_SECONDS)
+        # Requests kept committing: the broker being down never fails a write.
+        assert edits.edits > 0 and not edits.errors
+        assert outbox_backlog() > 0
+    finally:
+        services("up", "redis")
+    time.sleep(2)
+    edits.stop()
+    assert not edits.errors
+    # The worker reconnects and the beat sweeper re-sends what the outage left behind.
+    wait_for(lambda: celery_worker.ready(), timeout=60, interval=1)
+    wait_until_indexed(timeout=180)
+    assert_index_matches_database()
