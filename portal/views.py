@@ -1,32 +1,139 @@
-"""Visitor-facing pages: search (through the search service) and package detail (Postgres)."""
+"""Visitor-facing pages: search (through the search service) and package detail (Postgres).
+
+Every URL is shareable: the query, filters, sort and page live in the query string. The page
+works without JavaScript; ``static/portal/search.js`` makes it instant by fetching the results
+region (``?partial=1``) and swapping it in.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_safe
 
-from portal.models import Package
+from portal.models import Dependency, DependencyKind, Package
+from search import params as search_params
 from search import service
+from search.facets import facet_spec
 
 
-def _int(value: str | None, default: int) -> int:
-    try:
-        return int(value) if value is not None else default
-    except ValueError:
-        return default
+@dataclass
+class Chip:
+    facet_label: str
+    label: str
+    remove_url: str
 
 
+@dataclass
+class PageLink:
+    number: int
+    url: str
+    current: bool
+
+
+def _url(query: QueryDict, **changes: Any) -> str:
+    q = query.copy()
+    for name, value in changes.items():
+        if value is None:
+            q.pop(name, None)
+        else:
+            q.setlist(name, value if isinstance(value, list) else [str(value)])
+    q.pop("partial", None)
+    pairs = [(k, v) for k in q for v in q.getlist(k) if v != ""]
+    return "?" + urlencode(pairs) if pairs else "?"
+
+
+def _decorate(result: service.SearchResult, query: QueryDict) -> dict[str, Any]:
+    """URLs for toggling facet values, removing chips and paging."""
+    base = query.copy()
+    base.pop("page", None)
+    for facet in result.facets:
+        for value in facet.values:
+            current = base.getlist(facet.name)
+            toggled = (
+                [v for v in current if v != value.value]
+                if value.selected
+                else [*current, value.value]
+            )
+            value.url = _url(base, **{facet.name: toggled or None})  # type: ignore[attr-defined]
+    chips = []
+    for name, values in result.params.filters.items():
+        spec = facet_spec(name)
+        for value in values:
+            rest = [v for v in base.getlist(name) if v != value]
+            chips.append(
+                Chip(
+                    spec.label if spec else name,
+                    spec.display(value) if spec else value,
+                    _url(base, **{name: rest or None}),
+                )
+            )
+    page = result.params.page
+    window = range(max(1, page - 3), min(result.pages, page + 3) + 1)
+    return {
+        "chips": chips,
+        "clear_url": _url(QueryDict(mutable=True), q=result.params.q or None),
+        "page_links": [PageLink(n, _url(base, page=n), n == page) for n in window],
+        "prev_url": _url(base, page=page - 1) if page > 1 else None,
+        "next_url": _url(base, page=page + 1) if page < result.pages else None,
+        "suggestion_url": (
+            _url(base, q=result.suggestion) if result.suggestion is not None else None
+        ),
+    }
+
+
+@require_safe
 def search_page(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "")
-    filters = {facet: request.GET.getlist(facet) for facet in service.FACETS}
-    page = _int(request.GET.get("page"), 1)
+    query = request.GET
+    partial = query.get("partial") == "1"
+    template = "portal/_results.html" if partial else "portal/search.html"
+    context: dict[str, Any] = {
+        "query": query.get("q", "")[:400],
+        "sort": query.get("sort", "relevance"),
+        "sorts": search_params.SORTS,
+        "page_sizes": [20, 50, 100],
+    }
     try:
-        result = service.search(query, filters, page)
+        parsed = search_params.parse(query)
+        context["query"], context["sort"] = parsed.q, parsed.sort
+        result = service.search(parsed)
+    except search_params.InvalidSearch as exc:
+        context["notice"] = str(exc)
+        return render(request, template, context, status=400)
     except service.SearchUnavailable:
-        return render(request, "portal/unavailable.html", {"query": query}, status=503)
-    return render(request, "portal/search.html", {"result": result, "query": query})
+        return render(request, "portal/unavailable.html", context, status=503)
+    context.update(result=result, **_decorate(result, query))
+    return render(request, template, context)
 
 
+@require_safe
 def package_detail(request: HttpRequest, name: str) -> HttpResponse:
-    package = get_object_or_404(Package.objects.select_related("section", "maintainer"), name=name)
-    return render(request, "portal/package.html", {"package": package})
+    package = get_object_or_404(
+        Package.objects.select_related("section", "maintainer").prefetch_related("tags"),
+        name=name,
+    )
+    deps = list(
+        Dependency.objects.filter(package=package)
+        .select_related("target")
+        .order_by("kind", "target_name")
+    )
+    dependents = (
+        Dependency.objects.filter(target=package, kind=DependencyKind.DEPENDS)
+        .select_related("package")
+        .order_by("package__name")
+    )
+    return render(
+        request,
+        "portal/package.html",
+        {
+            "package": package,
+            "depends": [d for d in deps if d.kind == DependencyKind.DEPENDS],
+            "recommends": [d for d in deps if d.kind == DependencyKind.RECOMMENDS],
+            "dependents": dependents[:300],
+            "dependents_total": package.reverse_dependency_count,
+        },
+    )

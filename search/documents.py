@@ -57,7 +57,9 @@ class PackageDocument(Document):
     maintainer = fields.TextField(
         analyzer=analysis.plain_text, fields={"raw": fields.KeywordField()}
     )
-    tags = fields.KeywordField(multi=True)
+    tags = fields.KeywordField(
+        multi=True, fields={"text": fields.TextField(analyzer=analysis.plain_text)}
+    )
     homepage = fields.KeywordField(index=False)
     installed_size_kb = fields.LongField()
     download_size_bytes = fields.LongField()

@@ -1,129 +1,553 @@
 """The search service: the only code that builds Elasticsearch queries.
 
-Views (HTML) and the JSON API call :func:`search`; both get the same :class:`SearchResult`.
-User text is never parsed as Lucene query syntax (``multi_match`` only), so no input can
-raise a parse error in the engine.
+The HTML views and the JSON API both call :func:`search`, :func:`suggest` and
+:func:`facet_values` with validated :class:`~search.params.SearchParams`.
+
+* Relevance: exact name first, then names starting with the query, then the text match over
+  name (split into parts), summary, description, tags and maintainer; phrases rank higher,
+  quoted phrases are required; a fuzzy clause with a low weight tolerates typos; popularity
+  (reverse-dependency count) is added as a small tie-breaker.
+* User text is only ever passed to ``multi_match``/``match``/``term`` queries, never parsed as
+  Lucene syntax, so no input can make the engine fail to parse it.
+* Facets are disjunctive: hits are filtered with ``post_filter`` (AND across facets, OR within
+  one), and each facet is aggregated with every filter except its own.
+* Facet counts are cached in Redis (``search.facet_cache``) under a key with the concrete index
+  and the index generation.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from elasticsearch import ApiError, TransportError
-from elasticsearch.dsl import Q, Search
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+from elasticsearch import (
+    ApiError,
+    BadRequestError,
+    NotFoundError,
+    TransportError,
+)
+from elasticsearch import (
+    ConnectionError as ESConnectionError,
+)
 
-from search.indices import client, read_alias
+from search import facet_cache
+from search.facets import FacetSpec, case_insensitive_regex, facet_spec, sidebar_facets
+from search.indices import client, indices_behind, read_alias
+from search.params import InvalidSearch, SearchParams, encode_cursor
 
-MAX_QUERY_LENGTH = 200
-PAGE_SIZE = 20
-MAX_PAGE = 50
+logger = logging.getLogger(__name__)
 
-FACETS = {"section": "section"}
+REQUEST_TIMEOUT = 5
+HL_PRE, HL_POST = "\ue000", "\ue001"  # sentinels, turned into <mark> after escaping
+TEXT_FIELDS = [
+    "name^6",
+    "name.nolib^3",
+    "summary^3",
+    "description",
+    "tags.text^1.5",
+    "maintainer^0.5",
+]
+FUZZY_FIELDS = ["name^3", "name.nolib^2", "summary^2", "description^0.5"]
+SOURCE_FIELDS = [
+    "name",
+    "version",
+    "summary",
+    "section",
+    "priority",
+    "architecture",
+    "maintainer",
+    "popularity",
+    "installed_size_kb",
+    "tags",
+]
+SORT_CLAUSES: dict[str, list[Any]] = {
+    "relevance": [{"_score": "desc"}, {"popularity": "desc"}, {"name.raw": "asc"}],
+    "name": [{"name.raw": "asc"}],
+    "popularity": [{"popularity": "desc"}, {"name.raw": "asc"}],
+    "size": [{"installed_size_kb": {"order": "asc", "missing": "_last"}}, {"name.raw": "asc"}],
+}
+FEW_HITS = 3
 
 
 class SearchUnavailable(RuntimeError):
-    """Elasticsearch cannot be reached or the index is missing."""
+    """Elasticsearch cannot be reached, or the index is missing."""
 
 
 @dataclass
 class Hit:
     id: int
     name: str
+    version: str
     summary: str
     section: str
+    priority: str
+    maintainer: str
+    popularity: int
+    installed_size_kb: int | None
+    tags: list[str]
     score: float | None
-    highlight: dict[str, list[str]] = field(default_factory=dict)
+    highlight: dict[str, SafeString] = field(default_factory=dict)
 
 
 @dataclass
 class FacetValue:
     value: str
+    label: str
     count: int
     selected: bool
 
 
 @dataclass
+class Facet:
+    name: str
+    label: str
+    values: list[FacetValue]
+    searchable: bool
+
+    @property
+    def selected(self) -> list[FacetValue]:
+        return [v for v in self.values if v.selected]
+
+
+@dataclass
 class SearchResult:
-    query: str
+    params: SearchParams
     total: int
     hits: list[Hit]
-    facets: dict[str, list[FacetValue]]
-    page: int
+    facets: list[Facet]
     took_ms: int
+    facets_cached: bool = False
+    suggestion: str | None = None
+    next_cursor: str | None = None
+
+    @property
+    def pages(self) -> int:
+        from search.params import MAX_RESULT_WINDOW
+
+        shown = min(self.total, MAX_RESULT_WINDOW)
+        return max(1, -(-shown // self.params.page_size))
 
 
-def search(
-    query: str = "", filters: dict[str, list[str]] | None = None, page: int = 1
-) -> SearchResult:
-    """Full-text search with facet counts. ``filters`` maps facet name to selected values."""
-    query = query.strip()[:MAX_QUERY_LENGTH]
-    filters = {k: v for k, v in (filters or {}).items() if k in FACETS and v}
-    page = max(1, min(page, MAX_PAGE))
+# --------------------------------------------------------------------------- engine calls
 
-    s = Search(using=client(), index=read_alias())
-    if query:
-        s = s.query(
-            Q(
-                "multi_match",
-                query=query,
-                fields=["name^4", "summary^2", "description", "maintainer"],
-                type="best_fields",
-            )
-        )
-    else:
-        s = s.query(Q("match_all"))
-    for facet, values in filters.items():
-        s = s.post_filter("terms", **{FACETS[facet]: values})
-    for facet, es_field in FACETS.items():
-        s.aggs.bucket(facet, "terms", field=es_field, size=20)
-    s = s.highlight(
-        "summary",
-        "description",
-        encoder="html",
-        pre_tags=["<mark>"],
-        post_tags=["</mark>"],
-        number_of_fragments=1,
-        fragment_size=160,
-    )
-    s = s.source(["name", "summary", "section"])
-    start = (page - 1) * PAGE_SIZE
-    s = s[start : start + PAGE_SIZE]
+
+def _es() -> Any:
+    return client().options(request_timeout=REQUEST_TIMEOUT)
+
+
+_index_cache: tuple[float, str | None] = (0.0, None)
+
+
+def live_index() -> str:
+    """The concrete index behind the read alias (looked up at most every 2 s)."""
+    global _index_cache
+    at, name = _index_cache
+    if name is None or time.monotonic() - at > 2.0:
+        behind = _guard(lambda: indices_behind(read_alias()))
+        if not behind:
+            raise SearchUnavailable("the search index does not exist yet")
+        name = behind[0]
+        _index_cache = (time.monotonic(), name)
+    return name
+
+
+def _guard(call: Any) -> Any:
+    """Run an engine call, mapping failures to InvalidSearch (400) or SearchUnavailable."""
     try:
-        response = s.execute()
-    except (ApiError, TransportError) as exc:
+        return call()
+    except BadRequestError as exc:
+        logger.warning("search engine rejected a query: %s", exc)
+        raise InvalidSearch(
+            "This search could not be processed; try fewer or simpler words.", "q"
+        ) from None
+    except NotFoundError as exc:
+        raise SearchUnavailable(f"the search index is missing ({exc})") from exc
+    except (ESConnectionError, TransportError, ApiError) as exc:
         raise SearchUnavailable(str(exc)) from exc
 
-    hits = [
-        Hit(
-            id=int(h.meta.id),
-            name=h.name,
-            summary=getattr(h, "summary", ""),
-            section=getattr(h, "section", ""),
-            score=h.meta.score,
-            highlight=_highlight(h),
+
+# --------------------------------------------------------------------------- query building
+
+
+def split_query(q: str) -> tuple[str, list[str]]:
+    """Separate quoted phrases from the free text (an unbalanced quote is ignored)."""
+    phrases = [p.strip() for p in re.findall(r'"([^"]*)"', q) if p.strip()]
+    free = re.sub(r'"[^"]*"', " ", q).replace('"', " ")
+    return " ".join(free.split()), phrases
+
+
+def text_query(q: str) -> dict[str, Any]:
+    if not q:
+        return {"match_all": {}}
+    free, phrases = split_query(q)
+    whole = " ".join(q.replace('"', " ").split())
+    must: list[dict[str, Any]] = []
+    if free:
+        must.append(
+            {
+                "bool": {
+                    "should": [
+                        {
+                            "multi_match": {
+                                "query": free,
+                                "fields": TEXT_FIELDS,
+                                "type": "cross_fields",
+                                "operator": "and",
+                            }
+                        },
+                        {
+                            "multi_match": {
+                                "query": free,
+                                "fields": FUZZY_FIELDS,
+                                "type": "best_fields",
+                                "fuzziness": "AUTO",
+                                "prefix_length": 1,
+                                "max_expansions": 25,
+                                "operator": "and",
+                                "boost": 0.3,
+                            }
+                        },
+                    ],
+                    "minimum_should_match": 1,
+                }
+            }
         )
-        for h in response
+    for phrase in phrases:
+        must.append(
+            {
+                "multi_match": {
+                    "query": phrase,
+                    "type": "phrase",
+                    "fields": ["name^4", "summary.exact^2", "description.exact"],
+                }
+            }
+        )
+    # Constant bonuses keep the order predictable: exact name, then names starting with the
+    # query, then text relevance; popularity breaks ties.
+    should = [
+        {"constant_score": {"filter": {"term": {"name.raw": whole.lower()}}, "boost": 200}},
+        {"constant_score": {"filter": {"match": {"name.prefix": whole}}, "boost": 25}},
+        {"match_phrase": {"summary.exact": {"query": whole, "boost": 3}}},
+        {"match_phrase": {"description.exact": {"query": whole, "slop": 1}}},
     ]
-    facets = {
-        facet: [
-            FacetValue(b.key, b.doc_count, b.key in filters.get(facet, []))
-            for b in getattr(response.aggregations, facet).buckets
-        ]
-        for facet in FACETS
+    return {"bool": {"must": must, "should": should}}
+
+
+def ranked_query(q: str) -> dict[str, Any]:
+    return {
+        "function_score": {
+            "query": text_query(q),
+            "functions": [
+                {
+                    "field_value_factor": {
+                        "field": "popularity",
+                        "modifier": "log1p",
+                        "factor": 1,
+                        "missing": 0,
+                    },
+                    "weight": 1.5,
+                }
+            ],
+            "score_mode": "sum",
+            "boost_mode": "sum",
+        }
     }
-    return SearchResult(
-        query=query,
-        total=response.hits.total.value,
-        hits=hits,
-        facets=facets,
-        page=page,
-        took_ms=response.took,
+
+
+def filter_clauses(params: SearchParams) -> dict[str, dict[str, Any]]:
+    clauses = {}
+    for name, values in params.filters.items():
+        spec = facet_spec(name)
+        if spec is not None and values:
+            clauses[name] = spec.filter_clause(values)
+    return clauses
+
+
+def _bool_filter(clauses: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"bool": {"filter": clauses}} if clauses else {"match_all": {}}
+
+
+def facet_aggregations(
+    specs: list[FacetSpec], params: SearchParams, clauses: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    aggs: dict[str, Any] = {}
+    for spec in specs:
+        others = [c for n, c in clauses.items() if n != spec.name]
+        selected = list(params.filters.get(spec.name, ()))
+        if spec.kind == "range":
+            inner: dict[str, Any] = {
+                "values": {
+                    "range": {
+                        "field": spec.field,
+                        "keyed": True,
+                        "ranges": [
+                            {
+                                "key": key,
+                                **({"from": lo} if lo is not None else {}),
+                                **({"to": hi} if hi is not None else {}),
+                            }
+                            for key, _, lo, hi in spec.ranges
+                        ],
+                    }
+                }
+            }
+        else:
+            terms: dict[str, Any] = {"field": spec.field, "size": spec.size}
+            if spec.kind == "tag":
+                terms["include"] = re.escape(spec.tag_facet or "") + "::.*"
+            inner = {"values": {"terms": terms}}
+            if selected:
+                keys = (
+                    [f"{spec.tag_facet}::{v}" for v in selected] if spec.kind == "tag" else selected
+                )
+                inner["selected"] = {
+                    "terms": {"field": spec.field, "include": keys, "size": len(keys)}
+                }
+        aggs[spec.name] = {"filter": _bool_filter(others), "aggs": inner}
+    return aggs
+
+
+def read_facets(
+    specs: list[FacetSpec], params: SearchParams, aggregations: dict[str, Any]
+) -> list[Facet]:
+    facets = []
+    for spec in specs:
+        agg = aggregations.get(spec.name, {})
+        selected = set(params.filters.get(spec.name, ()))
+        values: list[FacetValue] = []
+        if spec.kind == "range":
+            buckets = agg.get("values", {}).get("buckets", {})
+            for key, label, _, _ in spec.ranges:
+                count = buckets.get(key, {}).get("doc_count", 0)
+                if count or key in selected:
+                    values.append(FacetValue(key, label, count, key in selected))
+        else:
+            seen = set()
+            for bucket in agg.get("values", {}).get("buckets", []):
+                value = spec.value_of(bucket["key"])
+                seen.add(value)
+                values.append(FacetValue(value, value, bucket["doc_count"], value in selected))
+            extra = {
+                spec.value_of(b["key"]): b["doc_count"]
+                for b in agg.get("selected", {}).get("buckets", [])
+            }
+            for value in sorted(selected - seen):
+                values.append(FacetValue(value, value, extra.get(value, 0), True))
+        if values:
+            facets.append(Facet(spec.name, spec.label, values, spec.searchable))
+    return facets
+
+
+def safe_highlight(fragment: str) -> SafeString:
+    """Escape everything, then turn only our own sentinels into <mark> tags."""
+    text = escape(fragment)
+    return mark_safe(text.replace(HL_PRE, "<mark>").replace(HL_POST, "</mark>"))
+
+
+def _hit(raw: dict[str, Any]) -> Hit:
+    src = raw.get("_source", {})
+    highlight = {
+        name: safe_highlight(" … ".join(fragments))
+        for name, fragments in raw.get("highlight", {}).items()
+    }
+    return Hit(
+        id=int(raw["_id"]),
+        name=src.get("name", ""),
+        version=src.get("version", ""),
+        summary=src.get("summary", ""),
+        section=src.get("section", ""),
+        priority=src.get("priority", ""),
+        maintainer=src.get("maintainer", ""),
+        popularity=src.get("popularity") or 0,
+        installed_size_kb=src.get("installed_size_kb"),
+        tags=src.get("tags") or [],
+        score=raw.get("_score"),
+        highlight=highlight,
     )
 
 
-def _highlight(hit: Any) -> dict[str, list[str]]:
-    meta_highlight = getattr(hit.meta, "highlight", None)
-    if not meta_highlight:
-        return {}
-    return {k: list(v) for k, v in meta_highlight.to_dict().items()}
+# --------------------------------------------------------------------------- public API
+
+
+def search(params: SearchParams | str, *, with_facets: bool = True) -> SearchResult:
+    """Run a search; raises InvalidSearch (bad input) or SearchUnavailable (engine down).
+
+    ``params`` may be plain query text for the common case (``search("vim")``).
+    """
+    if isinstance(params, str):
+        params = SearchParams(q=params)
+    index = live_index()
+    clauses = filter_clauses(params)
+    specs = sidebar_facets(dict(params.filters)) if with_facets else []
+    body: dict[str, Any] = {
+        "query": ranked_query(params.q),
+        "sort": SORT_CLAUSES[params.sort],
+        "size": params.page_size,
+        "track_total_hits": True,
+        "_source": SOURCE_FIELDS,
+    }
+    if clauses:
+        body["post_filter"] = _bool_filter(list(clauses.values()))
+    if params.cursor is not None:
+        body["search_after"] = list(params.cursor)
+    else:
+        body["from"] = params.offset
+    if params.q:
+        body["highlight"] = {
+            "pre_tags": [HL_PRE],
+            "post_tags": [HL_POST],
+            "require_field_match": False,
+            "fields": {
+                "name": {"number_of_fragments": 0},
+                "summary": {"number_of_fragments": 0},
+                "description": {"fragment_size": 180, "number_of_fragments": 1},
+            },
+        }
+
+    cached_facets = None
+    key = None
+    lock = False
+    if specs:
+        key = facet_cache.key(index, params, [s.name for s in specs])
+        if key is not None:
+            cached_facets = facet_cache.get(key)
+            if cached_facets is None:
+                lock = facet_cache.lock(key)
+                if not lock:
+                    cached_facets = facet_cache.wait_for(key)
+        if cached_facets is None:
+            body["aggs"] = facet_aggregations(specs, params, clauses)
+    try:
+        response = _guard(lambda: _es().search(index=index, body=body))
+        aggregations = response.get("aggregations", {})
+        if specs and cached_facets is None:
+            cached_facets = aggregations
+            if key and lock:
+                facet_cache.put(key, aggregations)
+    finally:
+        if key and lock:
+            facet_cache.unlock(key)
+
+    raw_hits = response["hits"]["hits"]
+    result = SearchResult(
+        params=params,
+        total=response["hits"]["total"]["value"],
+        hits=[_hit(h) for h in raw_hits],
+        facets=read_facets(specs, params, cached_facets or {}),
+        took_ms=response.get("took", 0),
+        facets_cached="aggs" not in body and bool(specs),
+    )
+    if len(raw_hits) == params.page_size and raw_hits and "sort" in raw_hits[-1]:
+        result.next_cursor = encode_cursor(raw_hits[-1]["sort"])
+    if params.q and result.total < FEW_HITS and params.cursor is None and params.page == 1:
+        result.suggestion = did_you_mean(params, index, clauses, result.total)
+    return result
+
+
+def did_you_mean(
+    params: SearchParams, index: str, clauses: dict[str, Any], total: int
+) -> str | None:
+    """A corrected query that finds more, or None. Only ever suggests a query that has hits."""
+    free, phrases = split_query(params.q)
+    if not free or phrases:
+        return None
+    body = {
+        "size": 0,
+        "suggest": {
+            "text": free.lower(),
+            "name": {"term": {"field": "name", "suggest_mode": "popular", "min_word_length": 3}},
+            "words": {
+                "term": {"field": "summary.exact", "suggest_mode": "popular", "min_word_length": 3}
+            },
+        },
+    }
+    response = _guard(lambda: _es().search(index=index, body=body))
+    corrections: dict[str, tuple[float, str]] = {}
+    for kind in ("name", "words"):
+        for entry in response.get("suggest", {}).get(kind, []):
+            for option in entry.get("options", [])[:1]:
+                best = corrections.get(entry["text"])
+                score = option["score"] * (1.2 if kind == "name" else 1.0)
+                if best is None or score > best[0]:
+                    corrections[entry["text"]] = (score, option["text"])
+    if not corrections:
+        return None
+    words = free.lower().split()
+    corrected = " ".join(corrections.get(w, (0, w))[1] for w in words)
+    if corrected == free.lower():
+        return None
+    check = {
+        "query": {"bool": {"must": [ranked_query(corrected)], "filter": list(clauses.values())}}
+    }
+    found = _guard(lambda: _es().count(index=index, body=check))["count"]
+    return corrected if found > total else None
+
+
+def suggest(prefix: str, limit: int = 8) -> list[dict[str, Any]]:
+    """Package names completing ``prefix`` (autocomplete), most depended-on first."""
+    prefix = " ".join(prefix.split())[:100]
+    if not prefix:
+        return []
+    index = live_index()
+    body = {
+        "size": limit,
+        "_source": ["name", "summary"],
+        "query": {
+            "function_score": {
+                "query": {
+                    "bool": {
+                        "should": [
+                            {"term": {"name.raw": {"value": prefix.lower(), "boost": 50}}},
+                            {"match": {"name.prefix": {"query": prefix, "boost": 5}}},
+                            {"match_bool_prefix": {"name": {"query": prefix}}},
+                        ],
+                        "minimum_should_match": 1,
+                    }
+                },
+                "field_value_factor": {"field": "popularity", "modifier": "log1p", "missing": 0},
+                "boost_mode": "sum",
+            }
+        },
+        "sort": [{"_score": "desc"}, {"name.raw": "asc"}],
+    }
+    response = _guard(lambda: _es().search(index=index, body=body))
+    return [
+        {"name": h["_source"]["name"], "summary": h["_source"].get("summary", "")}
+        for h in response["hits"]["hits"]
+    ]
+
+
+def facet_values(
+    name: str, params: SearchParams, contains: str = "", limit: int = 20
+) -> list[FacetValue]:
+    """Values of one facet under the current search (minus its own filter), optionally only
+    those containing ``contains`` (case-insensitive): the search box of long facets."""
+    spec = facet_spec(name)
+    if spec is None or spec.kind == "range":
+        raise InvalidSearch(f"{name!r} is not a facet whose values can be searched.", "facet")
+    index = live_index()
+    clauses = filter_clauses(params)
+    others = [c for n, c in clauses.items() if n != name]
+    prefix = f"{re.escape(spec.tag_facet or '')}::" if spec.kind == "tag" else ""
+    include = prefix + (case_insensitive_regex(contains[:50]) if contains else ".*")
+    body = {
+        "size": 0,
+        "query": {"bool": {"must": [ranked_query(params.q)], "filter": others}},
+        "aggs": {"values": {"terms": {"field": spec.field, "size": limit, "include": include}}},
+    }
+    response = _guard(lambda: _es().search(index=index, body=body))
+    selected = set(params.filters.get(name, ()))
+    return [
+        FacetValue(
+            spec.value_of(b["key"]),
+            spec.value_of(b["key"]),
+            b["doc_count"],
+            spec.value_of(b["key"]) in selected,
+        )
+        for b in response["aggregations"]["values"]["buckets"]
+    ]

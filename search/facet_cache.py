@@ -1,0 +1,100 @@
+"""The facet-count cache in Redis.
+
+A key is derived from the normalised query and filters (not paging or sort), the concrete
+index behind the read alias and the index generation, which every visible index write
+bumps (``search.freshness``): a cached count is never served once an edit is searchable.
+A TTL is only a backstop. A short lock per key lets one request compute a hot key while the
+others wait briefly for it (no stampede). If Redis is down, searches run uncached: a circuit
+breaker skips the cache for a few seconds instead of waiting on Redis for every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+
+from django.core.cache import cache
+
+from search import freshness
+from search.params import SearchParams
+
+logger = logging.getLogger(__name__)
+
+TTL = 300
+LOCK_TTL = 5
+WAIT_SECONDS = 0.25
+BREAKER_SECONDS = 5.0
+VERSION = 1  # bump when the shape of cached aggregations changes
+
+_down_until = 0.0
+
+
+def _available() -> bool:
+    return time.monotonic() >= _down_until
+
+
+def _trip(exc: Exception) -> None:
+    global _down_until
+    if _available():
+        logger.warning("facet cache unavailable, searching uncached for a while: %s", exc)
+    _down_until = time.monotonic() + BREAKER_SECONDS
+
+
+def key(index: str, params: SearchParams, facet_names: list[str]) -> str | None:
+    """The cache key for these facet counts, or None when the cache cannot be used."""
+    if not _available():
+        return None
+    generation = freshness.current_generation()
+    if generation is None:
+        _trip(RuntimeError("no index generation"))
+        return None
+    payload = json.dumps(
+        [VERSION, params.cache_key_parts(), facet_names], sort_keys=True, ensure_ascii=True
+    )
+    digest = hashlib.sha256(payload.encode()).hexdigest()[:32]
+    return f"facets:{index}:{generation}:{digest}"
+
+
+def get(cache_key: str) -> dict[str, Any] | None:
+    try:
+        return cache.get(cache_key)
+    except Exception as exc:
+        _trip(exc)
+        return None
+
+
+def put(cache_key: str, aggregations: dict[str, Any]) -> None:
+    try:
+        cache.set(cache_key, aggregations, TTL)
+    except Exception as exc:
+        _trip(exc)
+
+
+def lock(cache_key: str) -> bool:
+    """True if this request should compute the counts (it got the lock, or Redis is down)."""
+    try:
+        return bool(cache.add(f"{cache_key}:lock", 1, LOCK_TTL))
+    except Exception as exc:
+        _trip(exc)
+        return True
+
+
+def unlock(cache_key: str) -> None:
+    try:
+        cache.delete(f"{cache_key}:lock")
+    except Exception as exc:
+        _trip(exc)
+
+
+def wait_for(cache_key: str) -> dict[str, Any] | None:
+    """Wait briefly for another request to fill the key."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline and _available():
+        time.sleep(0.01)
+        value = get(cache_key)
+        if value is not None:
+            return value
+    return None

@@ -1,0 +1,167 @@
+"""Search parameters: parsing and validation of what visitors and API clients send.
+
+Everything a request can carry is checked here, before any query is built: query length,
+page and page size, sort, facet names and values, the deep-paging cursor. Bad input raises
+:class:`InvalidSearch` with a message fit to show the user (the API answers 400 with it, the
+page shows it as a notice).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from search.facets import FACETS, TAG_PREFIX, facet_spec, known_tag_facets
+
+MAX_QUERY_LENGTH = 200
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+MAX_RESULT_WINDOW = 1000  # page * page_size may not go past this; the API has cursors
+MAX_VALUES_PER_FACET = 20
+MAX_VALUE_LENGTH = 200
+SORTS = {
+    "relevance": "Relevance",
+    "name": "Name (A–Z)",
+    "popularity": "Most depended on",
+    "size": "Installed size (smallest first)",
+}
+RESERVED = {"q", "page", "page_size", "sort", "cursor", "partial", "format"}
+
+
+class InvalidSearch(ValueError):
+    """A parameter is not acceptable; ``str(exc)`` is a message for the user."""
+
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    q: str = ""
+    filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    sort: str = "relevance"
+    page: int = 1
+    page_size: int = DEFAULT_PAGE_SIZE
+    cursor: tuple[Any, ...] | None = None
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.page_size
+
+    def cache_key_parts(self) -> dict[str, Any]:
+        """What determines the facet counts (not paging or sort), normalised."""
+        return {
+            "q": " ".join(self.q.lower().split()),
+            "filters": {k: sorted(v) for k, v in sorted(self.filters.items()) if v},
+        }
+
+
+def clean_text(value: str) -> str:
+    """Drop control and invisible formatting characters; collapse whitespace."""
+    kept = "".join(
+        " " if ch.isspace() else ch
+        for ch in value
+        if ch.isspace() or unicodedata.category(ch)[0] != "C"
+    )
+    return " ".join(kept.split())
+
+
+def _int(raw: str | None, name: str, default: int, low: int, high: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise InvalidSearch(f"'{name}' must be a whole number, not {raw[:20]!r}.", name) from None
+    if not low <= value <= high:
+        raise InvalidSearch(f"'{name}' must be between {low} and {high}.", name)
+    return value
+
+
+def encode_cursor(sort_values: Sequence[Any]) -> str:
+    raw = json.dumps(list(sort_values), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> tuple[Any, ...]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidSearch("'cursor' is not a cursor this API returned.", "cursor") from None
+    if (
+        not isinstance(values, list)
+        or not 1 <= len(values) <= 4
+        or not all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in values)
+    ):
+        raise InvalidSearch("'cursor' is not a cursor this API returned.", "cursor")
+    return tuple(values)
+
+
+def parse(params: Any, *, allow_cursor: bool = False) -> SearchParams:
+    """Build SearchParams from a QueryDict-like object (``getlist``/``get``/``keys``)."""
+    raw_q = params.get("q") or ""
+    if len(raw_q) > MAX_QUERY_LENGTH * 4:
+        raise InvalidSearch(f"The search text is too long (at most {MAX_QUERY_LENGTH}).", "q")
+    q = clean_text(raw_q)
+    if len(q) > MAX_QUERY_LENGTH:
+        raise InvalidSearch(
+            f"The search text is too long ({len(q)} characters; at most {MAX_QUERY_LENGTH}).",
+            "q",
+        )
+    sort = params.get("sort") or "relevance"
+    if sort not in SORTS:
+        raise InvalidSearch(f"Unknown sort {sort[:40]!r}; use one of: {', '.join(SORTS)}.", "sort")
+    page_size = _int(params.get("page_size"), "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    page = _int(params.get("page"), "page", 1, 1, MAX_RESULT_WINDOW)
+    if page * page_size > MAX_RESULT_WINDOW:
+        raise InvalidSearch(
+            f"That page is too deep: at most the first {MAX_RESULT_WINDOW} results can be "
+            "paged through; narrow the search"
+            + (" or use 'cursor' paging." if allow_cursor else "."),
+            "page",
+        )
+    cursor = None
+    if params.get("cursor"):
+        if not allow_cursor:
+            raise InvalidSearch("'cursor' is only available in the JSON API.", "cursor")
+        cursor = decode_cursor(params.get("cursor"))
+
+    filters: dict[str, tuple[str, ...]] = {}
+    for name in params:
+        if name in RESERVED:
+            continue
+        spec = facet_spec(name)
+        if spec is None:
+            tag_facets = ", ".join(f"{TAG_PREFIX}{t}" for t in known_tag_facets()[:5])
+            raise InvalidSearch(
+                f"Unknown filter {name[:40]!r}. Filters are: {', '.join(FACETS)}, "
+                f"and tag facets such as {tag_facets}.",
+                name,
+            )
+        values = [clean_text(v) for v in params.getlist(name)]
+        values = list(dict.fromkeys(v for v in values if v))
+        if len(values) > MAX_VALUES_PER_FACET:
+            raise InvalidSearch(
+                f"Too many values for {name!r} (at most {MAX_VALUES_PER_FACET}).", name
+            )
+        for value in values:
+            if len(value) > MAX_VALUE_LENGTH:
+                raise InvalidSearch(f"A value of {name!r} is too long.", name)
+            if spec.choices is not None and value not in spec.choices:
+                raise InvalidSearch(
+                    f"Unknown value {value[:40]!r} for {name!r}; use one of: "
+                    f"{', '.join(spec.choices)}.",
+                    name,
+                )
+        if values:
+            filters[name] = tuple(values)
+    return SearchParams(
+        q=q, filters=filters, sort=sort, page=page, page_size=page_size, cursor=cursor
+    )

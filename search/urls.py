@@ -1,0 +1,11 @@
+from django.urls import path
+
+from search import api
+
+app_name = "search"
+
+urlpatterns = [
+    path("search", api.search, name="search"),
+    path("suggest", api.suggest, name="suggest"),
+    path("facets/<str:facet>", api.facet_values, name="facet-values"),
+]
