@@ -116,17 +116,24 @@ def write_documents(versions: dict[int, int]) -> WriteStats:
 
     live = set(indices_behind(read_alias()))
     written: set[str] = set()
+    not_waited: set[str] = set()
     for _ in range(3):
         targets = [i for i in indices_behind(write_alias()) if i not in written]
         if not targets:
             break
-        building = [i for i in targets if i not in live]
-        for index in building:
-            stats.conflicts += _bulk(actions_for(index))
+        for index in targets:
+            if index not in live:
+                stats.conflicts += _bulk(actions_for(index))
+                not_waited.add(index)
         for index in targets:
             if index in live:
                 stats.conflicts += _bulk(actions_for(index), refresh="wait_for")
         written |= set(targets)
+    # An index that became live meanwhile (a rebuild swapped the alias) must show our
+    # writes before the generation moves on.
+    late = sorted(not_waited & set(indices_behind(read_alias())))
+    if late:
+        client().indices.refresh(index=late)
     freshness.bump_generation()
     return stats
 

@@ -144,7 +144,9 @@ _index_cache: tuple[float, str | None] = (0.0, None)
 
 
 def live_index() -> str:
-    """The concrete index behind the read alias (looked up at most every 2 s)."""
+    """The concrete index behind the read alias, for facet-cache keys (looked up at most
+    every 2 s). Queries themselves always go through the alias; a rebuild bumps the index
+    generation when it moves the alias, so a name that lags cannot serve stale counts."""
     global _index_cache
     at, name = _index_cache
     if name is None or time.monotonic() - at > 2.0:
@@ -381,7 +383,7 @@ def search(params: SearchParams | str, *, with_facets: bool = True) -> SearchRes
     """
     if isinstance(params, str):
         params = SearchParams(q=params)
-    index = live_index()
+    index = read_alias()
     clauses = filter_clauses(params)
     specs = sidebar_facets(dict(params.filters)) if with_facets else []
     body: dict[str, Any] = {
@@ -413,7 +415,7 @@ def search(params: SearchParams | str, *, with_facets: bool = True) -> SearchRes
     key = None
     lock = False
     if specs:
-        key = facet_cache.key(index, params, [s.name for s in specs])
+        key = facet_cache.key(live_index(), params, [s.name for s in specs])
         if key is not None:
             cached_facets = facet_cache.get(key)
             if cached_facets is None:
@@ -493,7 +495,7 @@ def suggest(prefix: str, limit: int = 8) -> list[dict[str, Any]]:
     prefix = " ".join(prefix.split())[:100]
     if not prefix:
         return []
-    index = live_index()
+    index = read_alias()
     body = {
         "size": limit,
         "_source": ["name", "summary"],
@@ -530,7 +532,7 @@ def facet_values(
     spec = facet_spec(name)
     if spec is None or spec.kind == "range":
         raise InvalidSearch(f"{name!r} is not a facet whose values can be searched.", "facet")
-    index = live_index()
+    index = read_alias()
     clauses = filter_clauses(params)
     others = [c for n, c in clauses.items() if n != name]
     prefix = f"{re.escape(spec.tag_facet or '')}::" if spec.kind == "tag" else ""
