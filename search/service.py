@@ -234,9 +234,19 @@ def text_query(q: str) -> dict[str, Any]:
     should = [
         {"constant_score": {"filter": {"term": {"name.raw": whole.lower()}}, "boost": 200}},
         {"constant_score": {"filter": {"match": {"name.prefix": whole}}, "boost": 25}},
-        {"match_phrase": {"summary.exact": {"query": whole, "boost": 3}}},
-        {"match_phrase": {"description.exact": {"query": whole, "slop": 1}}},
     ]
+    if len(whole.split()) > 1:
+        # The words as a phrase, in order, beat the same words scattered.
+        should += [
+            {"constant_score": {"filter": {"match_phrase": {"name": whole}}, "boost": 50}},
+            {
+                "constant_score": {
+                    "filter": {"match_phrase": {"summary.exact": whole}},
+                    "boost": 50,
+                }
+            },
+            {"match_phrase": {"description.exact": {"query": whole, "slop": 1, "boost": 2}}},
+        ]
     return {"bool": {"must": must, "should": should}}
 
 

@@ -1,0 +1,338 @@
+"""The search service, the JSON API and the search page against the real Elasticsearch."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.core.cache.backends.redis import RedisCache
+from elasticsearch import Elasticsearch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from indexing import writer
+from portal.models import Tag
+from search import facet_cache, service
+from tests.helpers import make_package
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+
+@pytest.fixture
+def catalog(search_index):
+    """A small catalog with known facet counts, indexed synchronously."""
+    x11, _ = Tag.objects.get_or_create(facet="interface", value="x11")
+    cli, _ = Tag.objects.get_or_create(facet="interface", value="commandline")
+    python, _ = Tag.objects.get_or_create(facet="implemented-in", value="python")
+    made = {}
+    made["vim"] = make_package(
+        "vim",
+        section="editors",
+        summary="Vi IMproved - enhanced vi editor",
+        priority="optional",
+        installed_size_kb=3500,
+    )
+    made["vim-gtk3"] = make_package(
+        "vim-gtk3", section="editors", summary="Vi IMproved - enhanced vi editor with GTK3 GUI"
+    )
+    made["neovim"] = make_package(
+        "neovim", section="editors", summary="heavily refactored vim fork", installed_size_kb=50
+    )
+    made["firefox-esr"] = make_package(
+        "firefox-esr",
+        section="web",
+        summary="Mozilla Firefox web browser - Extended Support",
+        installed_size_kb=250_000,
+    )
+    made["gwenview"] = make_package(
+        "gwenview",
+        section="graphics",
+        summary="image viewer",
+        description="A fast and easy to use image viewer by KDE.",
+    )
+    made["feh"] = make_package("feh", section="graphics", summary="imlib2 based image viewer")
+    made["viewer-image-tool"] = make_package(
+        "viewer-image-tool", section="graphics", summary="a viewer tool for every image"
+    )
+    made["libssl3"] = make_package(
+        "libssl3", section="libs", summary="Secure Sockets Layer toolkit", priority="important"
+    )
+    made["python3-django"] = make_package(
+        "python3-django", section="python", summary="High-level Python web development framework"
+    )
+    made["evil"] = make_package(
+        "evil-markup", section="misc", summary='<script>alert("x")</script> scripted <b>bold</b>'
+    )
+    for i in range(25):
+        made[f"frob-{i}"] = make_package(
+            f"frobnicator-{i:02d}",
+            section="utils" if i % 2 else "devel",
+            summary=f"frobnicator number {i}",
+            priority="extra" if i % 5 == 0 else "optional",
+        )
+    made["vim"].tags.add(cli)
+    made["vim-gtk3"].tags.add(x11)
+    made["gwenview"].tags.add(x11, python)
+    made["feh"].tags.add(x11)
+    writer.process_outbox()
+    return made
+
+
+def api(client, **params):
+    response = client.get("/api/search", params)
+    return response.status_code, response.json()
+
+
+def names(body) -> list[str]:
+    return [h["name"] for h in body["hits"]]
+
+
+def facet(body, name) -> dict[str, int]:
+    for f in body["facets"]:
+        if f["name"] == name:
+            return {v["value"]: v["count"] for v in f["values"]}
+    return {}
+
+
+# ------------------------------------------------------------------------------- relevance
+
+
+def test_exact_name_first_then_prefix_then_text(client, catalog):
+    _, body = api(client, q="vim")
+    assert names(body)[:2] == ["vim", "vim-gtk3"]
+    assert "neovim" in names(body)
+
+
+def test_name_parts_and_lib_prefix_match(client, catalog):
+    assert names(api(client, q="django")[1])[0] == "python3-django"
+    assert names(api(client, q="ssl")[1])[0] == "libssl3"
+
+
+def test_typo_tolerance_without_drowning_exact_matches(client, catalog):
+    _, body = api(client, q="firefx")
+    assert names(body)[0] == "firefox-esr"
+    _, body = api(client, q="feh")
+    assert names(body)[0] == "feh"
+
+
+def test_quoted_phrase_is_required_and_ranks(client, catalog):
+    _, body = api(client, q='"image viewer"')
+    assert set(names(body)) == {"gwenview", "feh"}  # "viewer tool for every image" is out
+    _, body = api(client, q="image viewer")
+    assert set(names(body)) >= {"gwenview", "feh", "viewer-image-tool"}
+    assert names(body)[-1] == "viewer-image-tool"  # phrase matches rank higher
+
+
+def test_did_you_mean_only_when_it_finds_more(client, catalog):
+    _, body = api(client, q="frobnicatr")
+    if body["total"] < 3:
+        assert body["did_you_mean"] == "frobnicator"
+        assert api(client, q="frobnicator")[1]["total"] == 25
+    _, body = api(client, q="vim")
+    assert body["did_you_mean"] is None
+
+
+# ------------------------------------------------------------------------------- facets
+
+
+def test_disjunctive_facets(client, catalog):
+    _, body = api(client, q="frobnicator", section=["utils"])
+    assert body["total"] == 12
+    # The section facet ignores its own filter: the other value is still offered.
+    assert facet(body, "section") == {"utils": 12, "devel": 13}
+    # Other facets apply it.
+    assert facet(body, "priority") == {"optional": 10, "extra": 2}
+    # OR within a facet, AND across facets.
+    _, body = api(client, q="frobnicator", section=["utils", "devel"], priority=["extra"])
+    assert body["total"] == 5
+    assert facet(body, "section") == {"utils": 2, "devel": 3}
+    assert facet(body, "priority") == {"optional": 20, "extra": 5}
+
+
+def test_selected_values_always_shown(client, catalog):
+    _, body = api(client, q="frobnicator", section=["graphics"])
+    assert body["total"] == 0
+    values = next(f for f in body["facets"] if f["name"] == "section")["values"]
+    assert {"value": "graphics", "label": "graphics", "count": 0, "selected": True} in values
+
+
+def test_tag_and_size_facets(client, catalog):
+    _, body = api(client, **{"tag.interface": ["x11"]})
+    assert set(names(body)) == {"vim-gtk3", "gwenview", "feh"}
+    assert facet(body, "tag.interface") == {"x11": 3, "commandline": 1}
+    assert facet(body, "tag.implemented-in") == {"python": 1}
+    _, body = api(client, size=["huge"])
+    assert names(body) == ["firefox-esr"]
+    _, body = api(client, size=["tiny", "medium"])
+    assert set(names(body)) == {"neovim", "vim"}
+
+
+def test_facet_value_search(client, catalog):
+    response = client.get("/api/facets/tag.interface", {"contains": "X1"})
+    assert response.status_code == 200
+    assert [v["value"] for v in response.json()["values"]] == ["x11"]
+    response = client.get("/api/facets/maintainer", {"contains": "test"})
+    assert response.json()["values"][0]["value"] == "Test Maintainer"
+    assert client.get("/api/facets/size").status_code == 400
+    assert client.get("/api/facets/nonsense").status_code == 400
+
+
+# ------------------------------------------------------------------------------- cache
+
+
+def test_facet_counts_are_cached_and_never_stale_after_an_edit(client, catalog):
+    _, first = api(client, q="frobnicator")
+    _, second = api(client, q="frobnicator", page=2)
+    assert first["facets_cached"] is False
+    assert second["facets_cached"] is True
+    assert facet(second, "section") == facet(first, "section")
+    moved = catalog["frob-1"]
+    from portal.models import Section
+
+    moved.section = Section.objects.get_or_create(name="graphics")[0]
+    moved.save()
+    writer.process_outbox()  # the edit is now searchable
+    _, after = api(client, q="frobnicator")
+    assert after["facets_cached"] is False
+    assert facet(after, "section") == {"devel": 13, "utils": 11, "graphics": 1}
+
+
+def test_search_works_uncached_when_redis_is_down(client, catalog, monkeypatch, caplog):
+    dead = RedisCache("redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 0.2}})
+    monkeypatch.setattr(facet_cache, "cache", dead)
+    monkeypatch.setattr("search.freshness.cache", dead)
+    monkeypatch.setattr(facet_cache, "_down_until", 0.0)
+    with caplog.at_level(logging.WARNING):
+        status, body = api(client, q="vim")
+        status2, body2 = api(client, q="vim")
+    assert (status, status2) == (200, 200)
+    assert names(body)[0] == "vim" and body["facets"]
+    assert body2["facets_cached"] is False
+    assert "facet cache" in caplog.text
+
+
+def test_elasticsearch_down_gives_503(client, catalog, monkeypatch):
+    dead = Elasticsearch("http://127.0.0.1:1", request_timeout=1, max_retries=0)
+    monkeypatch.setattr(service, "_es", lambda: dead)
+    monkeypatch.setattr(service, "indices_behind", lambda alias: dead.indices.get_alias(name=alias))
+    monkeypatch.setattr(service, "_index_cache", (0.0, None))
+    response = client.get("/api/search", {"q": "vim"})
+    assert response.status_code == 503
+    assert "temporarily unavailable" in response.json()["error"]["message"]
+    page = client.get("/", {"q": "vim"})
+    assert page.status_code == 503
+    assert b"Search is temporarily unavailable" in page.content
+    assert client.get("/api/suggest", {"q": "vi"}).status_code == 503
+
+
+# ------------------------------------------------------------------------------- paging etc.
+
+
+def test_sorting_and_paging(client, catalog):
+    _, body = api(client, q="frobnicator", sort="name", page_size=10)
+    assert names(body)[:3] == ["frobnicator-00", "frobnicator-01", "frobnicator-02"]
+    _, page3 = api(client, q="frobnicator", sort="name", page_size=10, page=3)
+    assert names(page3) == [f"frobnicator-{i:02d}" for i in range(20, 25)]
+    _, by_size = api(client, sort="size", page_size=3)
+    assert names(by_size) == ["neovim", "vim", "firefox-esr"]
+
+
+def test_cursor_paging_walks_everything_once(client, catalog):
+    seen, cursor = [], None
+    for _ in range(10):
+        params = {"q": "frobnicator", "page_size": 7, "sort": "name"}
+        if cursor:
+            params["cursor"] = cursor
+        status, body = api(client, **params)
+        assert status == 200
+        seen += names(body)
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    assert seen == sorted(seen) and len(seen) == len(set(seen)) == 25
+
+
+def test_highlights_are_safe_html(client, catalog):
+    _, body = api(client, q="scripted")
+    html = body["hits"][0]["highlight"]["summary"]
+    assert "<script" not in html and "<b>" not in html
+    assert "&lt;" in html and "<mark>scripted</mark>" in html
+    # Only our own tags survive: strip them and no markup is left.
+    assert "<" not in html.replace("<mark>", "").replace("</mark>", "")
+    page = client.get("/", {"q": "scripted"}).content.decode()
+    assert "<script>alert" not in page
+    assert "<mark>scripted</mark>" in page
+
+
+def test_suggest(client, catalog):
+    response = client.get("/api/suggest", {"q": "vi"})
+    assert response.status_code == 200
+    found = [s["name"] for s in response.json()["suggestions"]]
+    assert found[:2] == ["vim", "vim-gtk3"] or set(found[:3]) >= {"vim", "vim-gtk3"}
+    assert client.get("/api/suggest", {"q": ""}).json()["suggestions"] == []
+
+
+# ------------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"q": "x" * 300}, "too long"),
+        ({"page": "0"}, "between 1"),
+        ({"page": "abc"}, "whole number"),
+        ({"page_size": "1000"}, "between 1 and 100"),
+        ({"page": "40", "page_size": "50"}, "too deep"),
+        ({"sort": "bogus"}, "Unknown sort"),
+        ({"colour": "red"}, "Unknown filter"),
+        ({"priority": "urgent"}, "Unknown value"),
+        ({"size": "gigantic"}, "Unknown value"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"tag.nosuchfacet": "x"}, "Unknown filter"),
+    ],
+)
+def test_bad_input_is_a_clear_400(client, catalog, params, message):
+    status, body = api(client, **params)
+    assert status == 400
+    assert message in body["error"]["message"]
+    page = client.get("/", params)
+    assert page.status_code == 400
+    assert b"We could not run that search" in page.content
+
+
+def test_wrong_method_is_405(client, catalog):
+    assert client.post("/api/search", {"q": "vim"}).status_code == 405
+
+
+texts = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=250)
+param_names = st.sampled_from(
+    [
+        "q",
+        "page",
+        "page_size",
+        "sort",
+        "section",
+        "priority",
+        "size",
+        "maintainer",
+        "tag.interface",
+        "cursor",
+        "junk",
+        "architecture",
+    ]
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(st.tuples(param_names, texts), max_size=6))
+def test_property_never_a_500(client, catalog, pairs):
+    query = {}
+    for name, value in pairs:
+        query.setdefault(name, []).append(value)
+    for url in ("/api/search", "/", "/api/suggest", "/api/facets/maintainer"):
+        response = client.get(url, query)
+        assert response.status_code in (200, 400), (url, query, response.content[:500])
