@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import shared_task
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 ENGINE_ERRORS = (ApiError, TransportError, writer.BulkWriteError, DatabaseError, ConnectionError)
 RETRY_GUARD_KEY = "indexing:retry-scheduled"
 STATS_KEY = "indexing:outbox-stats"
+HEARTBEAT_KEY = "indexing:worker-heartbeat"  # read by /readyz (config/health.py)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
@@ -55,6 +57,7 @@ def sweep_outbox() -> dict[str, Any]:
     stats = writer.outbox_stats()
     try:
         cache.set(STATS_KEY, stats, timeout=300)
+        cache.set(HEARTBEAT_KEY, time.time(), timeout=None)
     except Exception as exc:
         logger.warning("cannot record outbox stats: %s", exc)
     if stats["backlog"]:
