@@ -43,6 +43,7 @@ def process_outbox(self: Any) -> dict[str, int]:
         except Exception:
             first = False
         logger.warning("indexing failed (%s); %s", exc, "retrying" if first else "left to sweeper")
+        record_error(exc)
         if first:
             raise self.retry(exc=exc, countdown=countdown) from exc
         return {"written": 0, "more": 1}
@@ -68,6 +69,19 @@ def sweep_outbox() -> dict[str, Any]:
         )
         process_outbox.apply_async(queue="indexing")
     return stats
+
+
+ERRORS_KEY = "indexing:recent-errors"
+
+
+def record_error(exc: BaseException) -> None:
+    """Keep the last 20 indexing errors for the admin's search status page."""
+    try:
+        errors = cache.get(ERRORS_KEY) or []
+        errors.insert(0, {"at": time.time(), "error": f"{type(exc).__name__}: {exc}"[:500]})
+        cache.set(ERRORS_KEY, errors[:20], timeout=7 * 24 * 3600)
+    except Exception:
+        logger.debug("cannot record the indexing error", exc_info=True)
 
 
 def kick() -> bool:

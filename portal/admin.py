@@ -10,15 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 
+import indexing
 from portal.models import Dependency, Maintainer, Package, Section, Tag
+from search import editor as search_editor
+from search.editor import PENDING_SESSION_KEY
 
 
 class EstimatedCountPaginator(Paginator):
@@ -133,8 +137,16 @@ class PackageAdmin(admin.ModelAdmin):
     search_fields = ["name", "summary"]
     search_help_text = "Search by name or summary (case-insensitive, substring)."
     autocomplete_fields = ["section", "maintainer", "tags"]
-    readonly_fields = ["reverse_dependency_count", "row_version", "created_at", "updated_at"]
+    readonly_fields = [
+        "search_index_state",
+        "reverse_dependency_count",
+        "row_version",
+        "created_at",
+        "updated_at",
+    ]
+    actions = ["reindex_selected"]
     fieldsets = [
+        ("Search index", {"fields": ["search_index_state"]}),
         (None, {"fields": ["name", "version", "source", "summary", "description"]}),
         (
             "Classification",
@@ -159,6 +171,53 @@ class PackageAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
         return super().get_search_results(request, queryset, search_term.strip()[:200])
+
+    @admin.display(description="state")
+    def search_index_state(self, obj: Package) -> str:
+        """In sync or pending, the document's version against the row's, last indexed."""
+        if not obj.pk:
+            return "-"
+        from indexing.models import OutboxEntry
+
+        state = search_editor.document_state(obj.pk)
+        pending = OutboxEntry.objects.filter(object_id=obj.pk).exists()
+        if state.error:
+            verdict, colour = f"index unreachable ({state.error})", "#b45309"
+        elif pending:
+            verdict, colour = "pending: a change is waiting to be indexed", "#b45309"
+        elif not state.exists:
+            verdict, colour = "missing from the index", "#b91c1c"
+        elif state.version == obj.row_version:
+            verdict, colour = "in sync", "#15803d"
+        else:
+            verdict, colour = "out of date (document differs from the row)", "#b91c1c"
+        return format_html(
+            '<strong style="color:{}">{}</strong><br>document version {} · row version {} · '
+            "last indexed {}",
+            colour,
+            verdict,
+            state.version if state.version is not None else "-",
+            obj.row_version,
+            state.indexed_at or "by the last full rebuild",
+        )
+
+    @admin.action(description="Reindex selected packages")
+    def reindex_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = indexing.enqueue(queryset)
+        self.message_user(request, f"{count} package(s) queued for reindexing.", messages.SUCCESS)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # Read-your-writes: this editor's next search waits until the new version shows.
+        version = (
+            Package.objects.filter(pk=form.instance.pk)
+            .values_list("row_version", flat=True)
+            .first()
+        )
+        if version is not None:
+            pending = dict(request.session.get(PENDING_SESSION_KEY, {}))
+            pending[str(form.instance.pk)] = version
+            request.session[PENDING_SESSION_KEY] = dict(list(pending.items())[-20:])
 
 
 @admin.register(Section)

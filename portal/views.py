@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_safe
 
 from portal.models import Dependency, DependencyKind, Package
+from search import editor as search_editor
 from search import params as search_params
 from search import service
 from search.facets import facet_spec
@@ -86,8 +87,19 @@ def _decorate(result: service.SearchResult, query: QueryDict) -> dict[str, Any]:
     }
 
 
+def _read_your_writes(request: HttpRequest) -> None:
+    """If this editor just saved packages, wait until searches can see those versions."""
+    session = getattr(request, "session", None)
+    if session is None or not session.get(search_editor.PENDING_SESSION_KEY):
+        return
+    pending = {int(pk): int(v) for pk, v in session[search_editor.PENDING_SESSION_KEY].items()}
+    search_editor.wait_until_visible(pending)
+    del session[search_editor.PENDING_SESSION_KEY]
+
+
 @require_safe
 def search_page(request: HttpRequest) -> HttpResponse:
+    _read_your_writes(request)
     query = request.GET
     partial = query.get("partial") == "1"
     template = "portal/_results.html" if partial else "portal/search.html"

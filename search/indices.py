@@ -62,6 +62,9 @@ def index_body(*, bulk_load: bool = False) -> dict[str, Any]:
     """The full create-index body: settings (with analysis) and mappings."""
     body = PackageDocument._index.to_dict()
     body.setdefault("settings", {}).update(index_settings(bulk_load=bulk_load))
+    # Set by the incremental writer (not by full rebuilds): when the document was last
+    # written, shown to editors on the package's admin page.
+    body.setdefault("mappings", {}).setdefault("properties", {})["indexed_at"] = {"type": "date"}
     return body
 
 

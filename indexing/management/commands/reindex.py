@@ -9,6 +9,7 @@ from elasticsearch import ApiError, TransportError
 from tqdm import tqdm
 
 from indexing import rebuild
+from indexing.status import record_rebuild
 from portal.models import Package
 
 
@@ -69,6 +70,7 @@ class Command(BaseCommand):
             )
             return
         rate = result.documents / result.seconds if result.seconds else 0
+        record_rebuild(result)
         self.stdout.write(
             f"Built {result.index}: {result.documents} documents in {result.seconds:.1f}s "
             f"({rate:.0f} docs/s). Previous index {result.previous or '-'} kept for rollback; "

@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.cache import cache
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from elasticsearch import ApiError, TransportError
 
 from indexing import verify as drift
 from indexing.signals import kick_after_commit
-from indexing.writer import outbox_stats
-from portal.models import Package
-from search import freshness, indices
+from indexing.status import collect
 
 
 class Command(BaseCommand):
@@ -33,7 +30,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            status = self.collect()
+            status = collect()
             report = drift.verify() if options["verify"] or options["repair"] else None
         except (ApiError, TransportError) as exc:
             raise CommandError(
@@ -61,25 +58,6 @@ class Command(BaseCommand):
             self.print_human(status)
         if report is not None and not report.clean and not options["repair"]:
             raise CommandError(f"drift: {len(report.drift)} packages differ (see above)")
-
-    def collect(self) -> dict[str, Any]:
-        es = indices.client()
-        read = indices.indices_behind(indices.read_alias())
-        write = indices.indices_behind(indices.write_alias())
-        docs = es.count(index=indices.read_alias())["count"] if read else 0
-        try:
-            last_sweep = cache.get("indexing:outbox-stats")
-        except Exception:
-            last_sweep = None
-        return {
-            "read_alias": {"name": indices.read_alias(), "indices": read},
-            "write_alias": {"name": indices.write_alias(), "indices": write},
-            "documents": docs,
-            "rows": Package.objects.count(),
-            "outbox": outbox_stats(),
-            "last_sweep": last_sweep,
-            "generation": freshness.current_generation(),
-        }
 
     def print_human(self, s: dict[str, Any]) -> None:
         w = self.stdout.write

@@ -89,6 +89,9 @@
   // ---- autocomplete (ARIA combobox with a listbox) ------------------------------------------
   let active = -1, items = [], timer = null, seq = 0;
   function hide() {
+    // Also drop a suggestion request still waiting or in flight: its answer must not reopen
+    // the list once the visitor has searched, pressed Escape or left the box.
+    clearTimeout(timer); seq++;
     list.hidden = true; active = -1; items = [];
     combo && combo.setAttribute("aria-expanded", "false");
     input.removeAttribute("aria-activedescendant");

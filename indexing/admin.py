@@ -1,0 +1,57 @@
+"""Admin pages for indexing: pending changes, and the search status page."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from elasticsearch import ApiError, TransportError
+
+from indexing.models import OutboxEntry
+from indexing.status import collect
+
+
+@admin.register(OutboxEntry)
+class OutboxEntryAdmin(admin.ModelAdmin):
+    """Read-only view of changes waiting to be indexed."""
+
+    list_display = ["object_id", "version", "created_at"]
+    ordering = ["id"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list:
+        status = path(
+            "status/",
+            self.admin_site.admin_view(self.status_view),
+            name="indexing_search_status",
+        )
+        return [status, *super().get_urls()]
+
+    def status_view(self, request: HttpRequest) -> HttpResponse:
+        error = None
+        try:
+            status = collect()
+        except (ApiError, TransportError) as exc:
+            status, error = {}, f"Elasticsearch is not reachable: {exc}"
+        for item in status.get("recent_errors", []):
+            item["when"] = datetime.fromtimestamp(item["at"], UTC)
+        rebuild = status.get("last_rebuild")
+        if rebuild:
+            rebuild["when"] = datetime.fromtimestamp(rebuild["finished_at"], UTC)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Search status",
+            "status": status,
+            "error": error,
+        }
+        return TemplateResponse(request, "admin/indexing/search_status.html", context)
