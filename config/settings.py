@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 from config import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -89,7 +92,12 @@ CACHES = {
         "LOCATION": CONNECTIONS.redis_url,
         "KEY_PREFIX": env.env_str("CACHE_KEY_PREFIX", "portal"),
         "TIMEOUT": 300,
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        # Fail fast when Redis is down (searches then run uncached): no client-side retries.
+        "OPTIONS": {
+            "socket_connect_timeout": 0.5,
+            "socket_timeout": 1,
+            "retry": Retry(NoBackoff(), 0),
+        },
     }
 }
 
@@ -170,6 +178,7 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "indexing.tasks.process_outbox": {"queue": "indexing"},
     "indexing.tasks.sweep_outbox": {"queue": "maintenance"},
+    "search.tasks.*": {"queue": "maintenance"},
 }
 OUTBOX_SWEEP_SECONDS = env.env_int("OUTBOX_SWEEP_SECONDS", 5)
 CELERY_BEAT_SCHEDULE = {
@@ -177,6 +186,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "indexing.tasks.sweep_outbox",
         "schedule": OUTBOX_SWEEP_SECONDS,
         "options": {"expires": OUTBOX_SWEEP_SECONDS * 2},
+    },
+    "flush-search-query-log": {
+        "task": "search.tasks.flush_query_log",
+        "schedule": 30,
+        "options": {"expires": 60},
     },
 }
 CELERY_TASK_ALWAYS_EAGER = env.env_bool("CELERY_TASK_ALWAYS_EAGER", False)

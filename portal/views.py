@@ -16,9 +16,10 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_safe
 
 from portal.models import Dependency, DependencyKind, Package
+from search import analytics, service
 from search import editor as search_editor
 from search import params as search_params
-from search import service
+from search.api import visitor_key
 from search.facets import facet_spec
 
 
@@ -118,6 +119,8 @@ def search_page(request: HttpRequest) -> HttpResponse:
         return render(request, template, context, status=400)
     except service.SearchUnavailable:
         return render(request, "portal/unavailable.html", context, status=503)
+    if parsed.page == 1:
+        analytics.log_search(parsed.q, result.total, visitor_key(request))
     context.update(result=result, **_decorate(result, query))
     return render(request, template, context)
 

@@ -12,10 +12,18 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
 
+from search import analytics, service
 from search import params as search_params
-from search import service
 
 SUGGEST_MAX = 100
+
+
+def visitor_key(request: HttpRequest) -> str:
+    """An opaque per-visitor key for merging as-you-type fragments (no IP is stored)."""
+    import hashlib
+
+    raw = request.META.get("REMOTE_ADDR", "") + request.META.get("HTTP_USER_AGENT", "")[:200]
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
 def _error(message: str, status: int, param: str | None = None) -> JsonResponse:
@@ -47,6 +55,8 @@ def search(request: HttpRequest) -> JsonResponse:
         return _error(str(exc), 400, exc.param)
     except service.SearchUnavailable:
         return _unavailable()
+    if parsed.page == 1 and parsed.cursor is None:
+        analytics.log_search(parsed.q, result.total, visitor_key(request))
     return JsonResponse(
         {
             "query": parsed.q,
@@ -74,6 +84,7 @@ def search(request: HttpRequest) -> JsonResponse:
                     "score": h.score,
                     "highlight": {k: str(v) for k, v in h.highlight.items()},
                     "url": f"/packages/{h.name}/",
+                    "promoted": h.promoted,
                 }
                 for h in result.hits
             ],

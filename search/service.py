@@ -17,6 +17,7 @@ The HTML views and the JSON API both call :func:`search`, :func:`suggest` and
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -35,7 +36,8 @@ from elasticsearch import (
     ConnectionError as ESConnectionError,
 )
 
-from search import facet_cache
+from search import curation, facet_cache
+from search.documents import PackageDocument
 from search.facets import FacetSpec, case_insensitive_regex, facet_spec, sidebar_facets
 from search.indices import client, indices_behind, read_alias
 from search.params import InvalidSearch, SearchParams, encode_cursor
@@ -92,6 +94,7 @@ class Hit:
     tags: list[str]
     score: float | None
     highlight: dict[str, SafeString] = field(default_factory=dict)
+    promoted: str | None = None  # the label, when an editor pinned it to this query
 
 
 @dataclass
@@ -183,6 +186,38 @@ def split_query(q: str) -> tuple[str, list[str]]:
     return " ".join(free.split()), phrases
 
 
+def _free_text(text: str, boost: float = 1.0) -> dict[str, Any]:
+    """All words, across fields (cross_fields, AND), or with typos at a lower weight."""
+    return {
+        "bool": {
+            "should": [
+                {
+                    "multi_match": {
+                        "query": text,
+                        "fields": TEXT_FIELDS,
+                        "type": "cross_fields",
+                        "operator": "and",
+                    }
+                },
+                {
+                    "multi_match": {
+                        "query": text,
+                        "fields": FUZZY_FIELDS,
+                        "type": "best_fields",
+                        "fuzziness": "AUTO",
+                        "prefix_length": 1,
+                        "max_expansions": 25,
+                        "operator": "and",
+                        "boost": 0.3,
+                    }
+                },
+            ],
+            "minimum_should_match": 1,
+            "boost": boost,
+        }
+    }
+
+
 def text_query(q: str) -> dict[str, Any]:
     if not q:
         return {"match_all": {}}
@@ -190,34 +225,12 @@ def text_query(q: str) -> dict[str, Any]:
     whole = " ".join(q.replace('"', " ").split())
     must: list[dict[str, Any]] = []
     if free:
+        variants = [free, *curation.expansions(free)]
+        alternatives = [_free_text(v, 1.0 if i == 0 else 0.9) for i, v in enumerate(variants)]
         must.append(
-            {
-                "bool": {
-                    "should": [
-                        {
-                            "multi_match": {
-                                "query": free,
-                                "fields": TEXT_FIELDS,
-                                "type": "cross_fields",
-                                "operator": "and",
-                            }
-                        },
-                        {
-                            "multi_match": {
-                                "query": free,
-                                "fields": FUZZY_FIELDS,
-                                "type": "best_fields",
-                                "fuzziness": "AUTO",
-                                "prefix_length": 1,
-                                "max_expansions": 25,
-                                "operator": "and",
-                                "boost": 0.3,
-                            }
-                        },
-                    ],
-                    "minimum_should_match": 1,
-                }
-            }
+            alternatives[0]
+            if len(alternatives) == 1
+            else {"bool": {"should": alternatives, "minimum_should_match": 1}}
         )
     for phrase in phrases:
         must.append(
@@ -324,6 +337,77 @@ def facet_aggregations(
     return aggs
 
 
+TAGS_FIELD_SIZE = 10_000  # more than the distinct tags of any catalog: every bucket comes back
+
+
+def _grouped_facet_aggregations(
+    specs: list[FacetSpec], params: SearchParams, clauses: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The same counts as :func:`facet_aggregations`, computed with less work.
+
+    Facets that apply the same filters (all the unselected ones, which apply every filter)
+    share one ``filter`` aggregation, and their tag facets share one ``terms`` aggregation
+    over the ``tags`` field that returns every bucket of those facets, split per facet by
+    :func:`_ungroup_facet_aggregations` (which also cuts each to the facet's size, in the
+    terms aggregation's order: count, then key). Read the response only through it.
+    """
+    groups: dict[tuple[str, ...], list[FacetSpec]] = {}
+    for spec in specs:
+        groups.setdefault(tuple(n for n in clauses if n != spec.name), []).append(spec)
+    aggs: dict[str, Any] = {}
+    for number, (others, members) in enumerate(groups.items()):
+        single = facet_aggregations(members, params, clauses)
+        inner: dict[str, Any] = {}
+        tag_facets = []
+        for spec in members:
+            for sub, agg in single[spec.name]["aggs"].items():
+                if spec.kind == "tag" and sub == "values":
+                    tag_facets.append(spec.tag_facet or "")
+                else:
+                    inner[f"{spec.name}#{sub}"] = agg
+        if tag_facets:
+            inner["#tags"] = {
+                "terms": {
+                    "field": "tags",
+                    "size": TAGS_FIELD_SIZE,
+                    "include": "(" + "|".join(re.escape(t) for t in tag_facets) + ")::.*",
+                }
+            }
+        aggs[f"#group{number}"] = {
+            "filter": _bool_filter([clauses[n] for n in others]),
+            "aggs": inner,
+        }
+    return aggs
+
+
+def _ungroup_facet_aggregations(
+    specs: list[FacetSpec], aggregations: dict[str, Any]
+) -> dict[str, Any]:
+    """The response of :func:`_grouped_facet_aggregations` in the shape of
+    :func:`facet_aggregations`' (what :func:`read_facets` and the facet cache hold)."""
+    by_name: dict[str, dict[str, Any]] = {}
+    tag_buckets: dict[str, list[dict[str, Any]]] = {}
+    for group in aggregations.values():
+        for sub, agg in group.items():
+            if not isinstance(agg, dict):
+                continue
+            if sub == "#tags":
+                for bucket in agg.get("buckets", []):
+                    facet = bucket["key"].split("::", 1)[0]
+                    tag_buckets.setdefault(facet, []).append(bucket)
+            elif "#" in sub:
+                name, part = sub.rsplit("#", 1)
+                by_name.setdefault(name, {})[part] = agg
+    for spec in specs:
+        if spec.kind == "tag":
+            buckets = sorted(
+                tag_buckets.get(spec.tag_facet or "", []),
+                key=lambda b: (-b["doc_count"], b["key"]),
+            )
+            by_name.setdefault(spec.name, {})["values"] = {"buckets": buckets[: spec.size]}
+    return by_name
+
+
 def read_facets(
     specs: list[FacetSpec], params: SearchParams, aggregations: dict[str, Any]
 ) -> list[Facet]:
@@ -353,6 +437,54 @@ def read_facets(
         if values:
             facets.append(Facet(spec.name, spec.label, values, spec.searchable))
     return facets
+
+
+@functools.cache
+def _search_analyzer(path: str) -> str:
+    """The analyzer that analyses query text for a field path (``name.nolib``)."""
+    properties = PackageDocument._index.to_dict()["mappings"]["properties"]
+    head, _, sub = path.partition(".")
+    mapping = properties.get(head, {})
+    if sub:
+        mapping = mapping.get("fields", {}).get(sub, {})
+    return str(mapping.get("search_analyzer") or mapping.get("analyzer") or f"?{path}")
+
+
+def highlight_query(query: dict[str, Any]) -> dict[str, Any]:
+    """The query to highlight with: ``query`` with each fuzzy ``multi_match`` reduced to one
+    field per search analyzer (``query`` itself when it has no fuzzy clause).
+
+    For every hit and highlighted field, the unified highlighter builds a Levenshtein
+    automaton for every fuzzy term of every field of the query, which made highlighting most
+    of a search's time. With ``require_field_match`` off, which field a term was searched in
+    does not matter to the highlighter, only the analysed term: fields with the same search
+    analyzer (``name`` and ``name.nolib``; ``summary`` and ``description``) give the same
+    automata, so one field of each gives the same marks, for much less work.
+    """
+
+    def reduce(node: Any) -> Any:
+        if isinstance(node, list):
+            items = [reduce(item) for item in node]
+            changed = any(a is not b for a, b in zip(items, node, strict=True))
+            return items if changed else node
+        if not isinstance(node, dict):
+            return node
+        match = node.get("multi_match")
+        if isinstance(match, dict) and "fuzziness" in match and match.get("fields"):
+            fields, seen = [], set()
+            for field_name in match["fields"]:
+                analyzer = _search_analyzer(field_name.split("^", 1)[0])
+                if analyzer not in seen:
+                    seen.add(analyzer)
+                    fields.append(field_name)
+            if len(fields) < len(match["fields"]):
+                return {**node, "multi_match": {**match, "fields": fields}}
+            return node
+        items = {k: reduce(v) for k, v in node.items()}
+        changed = any(items[k] is not v for k, v in node.items())
+        return items if changed else node
+
+    return reduce(query)
 
 
 def safe_highlight(fragment: str) -> SafeString:
@@ -420,6 +552,9 @@ def search(params: SearchParams | str, *, with_facets: bool = True) -> SearchRes
                 "description": {"fragment_size": 180, "number_of_fragments": 1},
             },
         }
+        lighter = highlight_query(body["query"])
+        if lighter is not body["query"]:
+            body["highlight"]["highlight_query"] = lighter
 
     cached_facets = None
     key = None
@@ -433,10 +568,10 @@ def search(params: SearchParams | str, *, with_facets: bool = True) -> SearchRes
                 if not lock:
                     cached_facets = facet_cache.wait_for(key)
         if cached_facets is None:
-            body["aggs"] = facet_aggregations(specs, params, clauses)
+            body["aggs"] = _grouped_facet_aggregations(specs, params, clauses)
     try:
         response = _guard(lambda: _es().search(index=index, body=body))
-        aggregations = response.get("aggregations", {})
+        aggregations = _ungroup_facet_aggregations(specs, response.get("aggregations", {}))
         if specs and cached_facets is None:
             cached_facets = aggregations
             if key and lock:
@@ -456,9 +591,32 @@ def search(params: SearchParams | str, *, with_facets: bool = True) -> SearchRes
     )
     if len(raw_hits) == params.page_size and raw_hits and "sort" in raw_hits[-1]:
         result.next_cursor = encode_cursor(raw_hits[-1]["sort"])
+    if params.q and params.page == 1 and params.cursor is None and params.sort == "relevance":
+        promoted = promoted_hits(params.q, index)
+        if promoted:
+            pinned = {h.id for h in promoted}
+            result.hits = promoted + [h for h in result.hits if h.id not in pinned]
     if params.q and result.total < FEW_HITS and params.cursor is None and params.page == 1:
         result.suggestion = did_you_mean(params, index, clauses, result.total)
     return result
+
+
+def promoted_hits(q: str, index: str) -> list[Hit]:
+    """Packages editors pinned to this query, in their order, labelled."""
+    pinned = curation.promotions_for(q)
+    if not pinned:
+        return []
+    docs = _guard(
+        lambda: _es().mget(index=index, ids=[str(pk) for pk, _ in pinned], source=SOURCE_FIELDS)
+    )
+    labels = dict(pinned)
+    hits = []
+    for doc in docs["docs"]:
+        if doc.get("found"):
+            hit = _hit(doc)
+            hit.promoted = labels[hit.id]
+            hits.append(hit)
+    return hits
 
 
 def did_you_mean(

@@ -17,7 +17,12 @@
     const partial = url + (url.includes("?") ? "&" : "?") + "partial=1";
     region.classList.add("loading");
     fetch(partial, { signal: pending.signal, headers: { "X-Requested-With": "fetch" } })
-      .then((r) => r.text())
+      .then((r) => {
+        // A 5xx answer is a whole error page (search unavailable), not a results region:
+        // show it as a page (the catch below loads the URL) instead of nesting it here.
+        if (r.status >= 500) throw new Error("HTTP " + r.status);
+        return r.text();
+      })
       .then((html) => {
         region.innerHTML = html;
         region.classList.remove("loading");
@@ -112,6 +117,7 @@
     list.hidden = items.length === 0;
     combo && combo.setAttribute("aria-expanded", String(!list.hidden));
     active = -1;
+    input.removeAttribute("aria-activedescendant");  // it named an option of the old list
   }
   function highlight(i) {
     items.forEach((li, j) => li.setAttribute("aria-selected", String(i === j)));

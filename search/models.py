@@ -1,0 +1,83 @@
+"""What editors curate for search, and what visitors searched for.
+
+* :class:`Promotion`: a package pinned to a query, shown first with a label.
+* :class:`SynonymSet`: words that mean the same ("pdf, portable document format"); applied
+  at query time, so a change takes effect within a minute and needs no reindex.
+* :class:`QueryStat`: searches per normalised query and day, with how many found nothing;
+  filled off the request path by a periodic task (``search.analytics``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from portal.models import Package
+
+
+def normalise_query(text: str) -> str:
+    """Lower case, punctuation (except - + . inside words) dropped, whitespace collapsed."""
+    cleaned = re.sub(r"[^\w\s+.\-]", " ", text.lower())
+    return " ".join(w.strip(".-+") for w in cleaned.split() if w.strip(".-+"))
+
+
+class Promotion(models.Model):
+    query = models.CharField(
+        max_length=200, db_index=True, help_text="Matched after normalisation (case, spacing)."
+    )
+    package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="promotions")
+    position = models.PositiveSmallIntegerField(default=1, help_text="1 is shown first.")
+    label = models.CharField(max_length=60, default="Editor's pick")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["query", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["query", "package"], name="promotion_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.query!r} → {self.package_id}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        self.query = normalise_query(self.query)
+        super().save(*args, **kwargs)
+
+
+class SynonymSet(models.Model):
+    terms = models.TextField(
+        help_text="Comma-separated words or phrases that mean the same, e.g. "
+        "“pdf, portable document format”."
+    )
+    enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "synonym set"
+
+    def __str__(self) -> str:
+        return self.terms[:80]
+
+    def term_list(self) -> list[str]:
+        return [t for t in (normalise_query(p) for p in self.terms.split(",")) if t]
+
+    def clean(self) -> None:
+        if len(self.term_list()) < 2:
+            raise ValidationError({"terms": "Give at least two comma-separated terms."})
+
+
+class QueryStat(models.Model):
+    day = models.DateField()
+    query = models.CharField(max_length=200)
+    searches = models.PositiveIntegerField(default=0)
+    zero_results = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day", "-searches"]
+        constraints = [models.UniqueConstraint(fields=["day", "query"], name="querystat_uniq")]
+        indexes = [models.Index(fields=["query"], name="querystat_query_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.query!r} ×{self.searches}"

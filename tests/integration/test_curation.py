@@ -1,0 +1,100 @@
+"""Promoted results, synonyms and search analytics."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from indexing import writer
+from search import analytics, curation
+from search.models import Promotion, QueryStat, SynonymSet
+from tests.helpers import make_package
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+
+@pytest.fixture
+def small(search_index):
+    curation.reset()
+    made = {
+        "evince": make_package("evince", summary="Document (PostScript, PDF) viewer"),
+        "okular": make_package("okular", summary="universal document viewer"),
+        "qpdf": make_package("qpdf", summary="tools for transforming PDF files"),
+        "zathura": make_package("zathura", summary="document viewer with a minimalistic interface"),
+    }
+    writer.process_outbox()
+    yield made
+    curation.reset()
+
+
+def names(client, q):
+    return [(h["name"], h["promoted"]) for h in client.get("/api/search", {"q": q}).json()["hits"]]
+
+
+def test_promoted_results_come_first_with_a_label(client, small):
+    assert ("zathura", "Pick") not in names(client, "document viewer")
+    Promotion.objects.create(query="  Document   VIEWER ", package=small["zathura"], label="Pick")
+    curation.reset()
+    got = names(client, "document viewer")
+    assert got[0] == ("zathura", "Pick")
+    assert [n for n, _ in got].count("zathura") == 1  # not repeated below
+    # Normalised matching; other queries are unaffected.
+    assert names(client, "DOCUMENT viewer!")[0] == ("zathura", "Pick")
+    assert all(p is None for _, p in names(client, "pdf"))
+
+
+def test_synonyms_apply_at_query_time_without_reindex(client, small):
+    before = {n for n, _ in names(client, "portable document format")}
+    assert "qpdf" not in before
+    SynonymSet.objects.create(terms="pdf, portable document format")
+    curation.reset()  # as the admin does; other processes pick it up within TTL seconds
+    after = {n for n, _ in names(client, "portable document format")}
+    assert {"qpdf", "evince"} <= after
+    assert curation.TTL <= 60
+
+
+def test_synonym_admin_takes_effect_immediately_in_this_process(client, small):
+    user = get_user_model().objects.create_superuser("ed", "ed@example.org", "pw")
+    client.force_login(user)
+    response = client.post(
+        "/admin/search/synonymset/add/", {"terms": "reader, viewer", "enabled": "on"}
+    )
+    assert response.status_code == 302
+    assert {"okular", "zathura", "evince"} <= {n for n, _ in names(client, "reader")}
+    bad = client.post("/admin/search/synonymset/add/", {"terms": "lonely", "enabled": "on"})
+    assert bad.status_code == 200 and b"at least two" in bad.content
+
+
+def test_analytics_merges_fragments_and_counts_zero_results(client, small):
+    analytics.flush()  # start from an empty log
+    QueryStat.objects.all().delete()
+    headers = {"HTTP_USER_AGENT": "visitor-a"}
+    for q in ["p", "pd", "pdf", "pdf viewer"]:
+        client.get("/api/search", {"q": q}, **headers)
+    client.get("/", {"q": "nosuchthingatall"}, HTTP_USER_AGENT="visitor-b")
+    client.get("/api/search", {"q": "pdf"}, HTTP_USER_AGENT="visitor-b")
+    counted = analytics.flush()
+    assert counted == 3  # "pdf viewer" (a), "nosuchthingatall" (b), "pdf" (b)
+    stats = {s.query: (s.searches, s.zero_results) for s in QueryStat.objects.all()}
+    assert stats == {"pdf viewer": (1, 0), "nosuchthingatall": (1, 1), "pdf": (1, 0)}
+    user = get_user_model().objects.create_superuser("an", "an@example.org", "pw")
+    client.force_login(user)
+    report = client.get("/admin/search/querystat/report/").content.decode()
+    assert "nosuchthingatall" in report and "pdf viewer" in report
+
+
+def test_logging_adds_no_request_latency_when_redis_is_down(client, small, monkeypatch):
+    def five_searches() -> float:
+        started = time.monotonic()
+        for _ in range(5):
+            assert client.get("/api/search", {"q": "pdf"}).status_code == 200
+        return time.monotonic() - started
+
+    five_searches()  # warm up
+    healthy = five_searches()
+    monkeypatch.setattr(analytics, "_client", analytics.make_client("redis://127.0.0.1:1/0"))
+    monkeypatch.setattr(analytics, "_down_until", 0.0)
+    # At most one failed attempt (0.2 s), then the breaker skips logging for a while.
+    assert five_searches() < healthy + 0.5
