@@ -156,6 +156,8 @@ SEARCH_INDEX_PREFIX = env.env_str("SEARCH_INDEX_PREFIX", "portal")
 SEARCH_INDEX_SHARDS = env.env_int("SEARCH_INDEX_SHARDS", 1)
 SEARCH_INDEX_REPLICAS = env.env_int("SEARCH_INDEX_REPLICAS", 0)
 SEARCH_INDEX_REFRESH_INTERVAL = env.env_str("SEARCH_INDEX_REFRESH_INTERVAL", "1s")
+# Per client address on /api/*: "requests/seconds"; "0" switches it off (benchmarks).
+SEARCH_API_RATE_LIMIT = env.env_str("SEARCH_API_RATE_LIMIT", "300/60")
 
 # --- Celery --------------------------------------------------------------------------
 CELERY_BROKER_URL = CONNECTIONS.celery_broker_url
@@ -194,6 +196,14 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_TASK_ALWAYS_EAGER = env.env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# No task may run away: a soft limit raises inside the task, the hard one kills the child.
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_TASK_ANNOTATIONS = {
+    # Bulk maintenance must not starve the indexing queue of database and engine time.
+    "search.tasks.flush_query_log": {"rate_limit": "6/m"},
+    "indexing.tasks.sweep_outbox": {"rate_limit": "30/m"},
+}
 
 LOGGING = {
     "version": 1,

@@ -17,3 +17,5 @@ _redis_base = CONNECTIONS.redis_url.rsplit("/", 1)[0]
 CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", f"{_redis_base}/2")
 CACHES["default"]["LOCATION"] = os.environ.get("TEST_REDIS_URL", f"{_redis_base}/3")  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests hammer the API from one address; the rate-limit test sets its own limit.
+SEARCH_API_RATE_LIMIT = "0"

@@ -38,6 +38,23 @@ def _cached(key: str) -> Any:
         return None
 
 
+def queue_lengths() -> dict[str, int | None]:
+    """Messages waiting in each Celery queue (Redis broker lists), None if unreachable."""
+    import redis
+    from django.conf import settings
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    names = ("indexing", "maintenance", "celery")
+    try:
+        broker = redis.Redis.from_url(
+            settings.CELERY_BROKER_URL, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+        )
+        return {name: int(broker.llen(name)) for name in names}
+    except redis.RedisError:
+        return dict.fromkeys(names)
+
+
 def collect() -> dict[str, Any]:
     """Aliases, counts, backlog and freshness lag, heartbeat, last rebuild, recent errors."""
     es = indices.client()
@@ -56,4 +73,5 @@ def collect() -> dict[str, Any]:
         "generation": freshness.current_generation(),
         "last_rebuild": _cached(LAST_REBUILD_KEY),
         "recent_errors": _cached(ERRORS_KEY) or [],
+        "queues": queue_lengths(),
     }

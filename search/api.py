@@ -14,6 +14,7 @@ from django.views.decorators.http import require_safe
 
 from search import analytics, service
 from search import params as search_params
+from search.ratelimit import rate_limited
 
 SUGGEST_MAX = 100
 
@@ -47,6 +48,7 @@ def _facet_json(facet: service.Facet) -> dict[str, Any]:
 
 
 @require_safe
+@rate_limited
 def search(request: HttpRequest) -> JsonResponse:
     try:
         parsed = search_params.parse(request.GET, allow_cursor=True)
@@ -94,6 +96,7 @@ def search(request: HttpRequest) -> JsonResponse:
 
 
 @require_safe
+@rate_limited
 def suggest(request: HttpRequest) -> JsonResponse:
     prefix = search_params.clean_text(request.GET.get("q", ""))
     if len(prefix) > SUGGEST_MAX:
@@ -108,6 +111,7 @@ def suggest(request: HttpRequest) -> JsonResponse:
 
 
 @require_safe
+@rate_limited
 def facet_values(request: HttpRequest, facet: str) -> JsonResponse:
     query = request.GET.copy()
     contains = search_params.clean_text(query.pop("contains", [""])[0])[:50]

@@ -146,6 +146,4 @@ def test_admin_edit_reaches_search(celery_worker, search_index, editor_client):
 
     result = wait_for(lambda: (r := service.search("zymurgical")).total == 1 and r, timeout=20)
     assert [h.name for h in result.hits] == ["quuxedit"]
-    assert service.search("quuxedit").hits[0].summary == (
-        "now with zymurgical flavour"
-    )
+    assert service.search("quuxedit").hits[0].summary == ("now with zymurgical flavour")

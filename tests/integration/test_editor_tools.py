@@ -59,6 +59,7 @@ def test_status_page(editor_client, search_index):
     assert "Documents / rows" in html and "1 / 1" in html
     assert search_index in html
     assert "none: everything is indexed" in html
+    assert "indexing: 0" in html and "maintenance:" in html  # queue lengths from the broker
 
 
 @pytest.mark.django_db(transaction=True)

@@ -336,3 +336,14 @@ def test_property_never_a_500(client, catalog, pairs):
     for url in ("/api/search", "/", "/api/suggest", "/api/facets/maintainer"):
         response = client.get(url, query)
         assert response.status_code in (200, 400), (url, query, response.content[:500])
+
+
+def test_api_rate_limit(client, catalog, settings):
+    settings.SEARCH_API_RATE_LIMIT = "5/60"
+    codes = [client.get("/api/suggest", {"q": "vi"}).status_code for _ in range(7)]
+    assert codes[:5] == [200] * 5
+    assert codes[5:] == [429, 429]
+    response = client.get("/api/search", {"q": "vim"})
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) <= 60
+    assert "Too many requests" in response.json()["error"]["message"]
