@@ -33,7 +33,7 @@ def test_unready_within_five_seconds_of_a_dependency_stopping(
     services("down", service)
     try:
         stopped = time.monotonic()
-        code, body = wait_for(lambda: (r := status(client))[0] == 503 and r, timeout=5)
+        _, body = wait_for(lambda: (r := status(client))[0] == 503 and r, timeout=5)
         assert time.monotonic() - stopped <= 5
         assert body["checks"][service]["ok"] is False
         assert body["status"] == "unavailable"
