@@ -441,6 +441,7 @@ def import_catalog(
     """Import ``path``; see the module docstring. ``on_progress(bytes_read, packages)``."""
     stats = ImportStats()
     seen: dict[str, int] = {}
+    mentioned: set[str] = set()
     writer = CatalogWriter()
     stream = open_catalog(path)
     raw_file = getattr(stream, "fileobj", None) or stream
@@ -460,6 +461,9 @@ def import_catalog(
                             f"duplicate package {record.name!r} (first on line {seen[record.name]})"
                         )
                 except LineError as exc:
+                    named = _name_of(text)
+                    if named:
+                        mentioned.add(named)  # in the file, even if bad: never pruned
                     stats.errors.append((line_no, str(exc)))
                     if on_error:
                         on_error(line_no, str(exc))
@@ -484,8 +488,17 @@ def import_catalog(
                 writer.write(batch, stats)
             if on_progress:
                 on_progress(raw_file.tell(), stats.valid)
-            if prune:
-                stats.pruned = _prune(set(seen))
+            if prune and stats.valid == 0:
+                stats.warnings.append((0, "--prune skipped: the file has no valid line"))
+                if on_error:
+                    on_error(0, "warning: --prune skipped: the file has no valid line")
+            elif prune:
+                stats.pruned = _prune(set(seen) | mentioned)
+            # The planner cannot see this transaction's rows in stale statistics (an aborted
+            # import, autovacuum mid-run); without this, the set-based steps below can pick
+            # nested loops over the whole catalog. ANALYZE inside the transaction sees them.
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE portal_package, portal_dependency, portal_package_tags")
             dependencies.link_targets()
             stats.changed_ids |= dependencies.recompute_reverse_counts()
             if hand_off and stats.changed_ids:
@@ -496,10 +509,19 @@ def import_catalog(
 
 
 def _prune(keep: set[str]) -> int:
-    """Delete packages not in ``keep`` through the ORM (signals index the deletions)."""
+    """Delete packages not in ``keep`` (through the ORM, so cascades and hooks run)."""
     doomed = Package.objects.exclude(name__in=keep)
     count = doomed.count()
     if count:
-        for package in doomed.iterator(chunk_size=500):
-            package.delete()
+        doomed.delete()
     return count
+
+
+def _name_of(text: str) -> str | None:
+    """The package name of a line that failed validation, if it has a readable one."""
+    try:
+        data = json.loads(text)
+    except (ValueError, TypeError):
+        return None
+    name = data.get("name") if isinstance(data, dict) else None
+    return name.strip() if isinstance(name, str) and name.strip() else None
