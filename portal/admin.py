@@ -112,6 +112,9 @@ class DependencyInline(admin.TabularInline):
     verbose_name = "dependency"
     verbose_name_plural = "dependencies (depends / recommends)"
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("target")
+
 
 @admin.register(Package)
 class PackageAdmin(admin.ModelAdmin):

@@ -144,6 +144,9 @@ class Package(models.Model):
             models.Index(fields=["row_version"], name="package_row_version_idx"),
             # The admin's case-insensitive substring search (UPPER(name) LIKE UPPER('%x%')).
             GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="package_name_trgm_idx"),
+            GinIndex(
+                OpClass(Upper("summary"), name="gin_trgm_ops"), name="package_summary_trgm_idx"
+            ),
             models.Index(fields=["section", "name"], name="package_section_name_idx"),
             models.Index(fields=["maintainer", "name"], name="package_maintainer_name_idx"),
         ]
