@@ -820,7 +820,7 @@ class Worker(CeleryProcess):
             "--queues",
             env.env_str("CELERY_QUEUES", "indexing,maintenance,celery"),
             "--concurrency",
-            str(env.env_int("CELERY_CONCURRENCY", 2)),
+            str(env.env_int("CELERY_CONCURRENCY", 4)),
             "--hostname",
             f"portal-{os.getpid()}@%h",
             "--pidfile",

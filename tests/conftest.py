@@ -71,7 +71,7 @@ class WorkerProcess:
                 "--queues",
                 "indexing,maintenance,celery",
                 "--concurrency",
-                "2",
+                "4",
                 "--hostname",
                 f"test-{os.getpid()}@%h",
                 "--without-gossip",
