@@ -139,8 +139,20 @@ class SearchResult:
 # --------------------------------------------------------------------------- engine calls
 
 
+_es_options: tuple[Any, Any] = (None, None)
+
+
 def _es() -> Any:
-    return client().options(request_timeout=REQUEST_TIMEOUT)
+    """The process's client with the search timeout. ``options()`` builds a new client object
+    (about half a millisecond), so the result is kept while the underlying client is the same.
+    """
+    global _es_options
+    base = client()
+    cached_base, cached = _es_options
+    if cached_base is not base:
+        cached = base.options(request_timeout=REQUEST_TIMEOUT)
+        _es_options = (base, cached)
+    return cached
 
 
 _index_cache: tuple[float, str | None] = (0.0, None)
@@ -569,8 +581,13 @@ def search(params: SearchParams | str, *, with_facets: bool = True) -> SearchRes
                     cached_facets = facet_cache.wait_for(key)
         if cached_facets is None:
             body["aggs"] = _grouped_facet_aggregations(specs, params, clauses)
+    # Without aggregations (their counts came from the facet cache), the same request is
+    # served from Elasticsearch's shard request cache until the index next changes (it then
+    # skips the query phase; fetching and highlighting still run). Requests with
+    # aggregations are not cached there: the facet cache above already holds their counts.
+    request_cache = "aggs" not in body
     try:
-        response = _guard(lambda: _es().search(index=index, body=body))
+        response = _guard(lambda: _es().search(index=index, body=body, request_cache=request_cache))
         aggregations = _ungroup_facet_aggregations(specs, response.get("aggregations", {}))
         if specs and cached_facets is None:
             cached_facets = aggregations
@@ -685,7 +702,9 @@ def suggest(prefix: str, limit: int = 8) -> list[dict[str, Any]]:
         },
         "sort": [{"_score": "desc"}, {"name.raw": "asc"}],
     }
-    response = _guard(lambda: _es().search(index=index, body=body))
+    # Autocomplete requests repeat a lot (everyone types "f", "fi", "fir"): let Elasticsearch's
+    # shard request cache answer the repeats until the index next changes.
+    response = _guard(lambda: _es().search(index=index, body=body, request_cache=True))
     return [
         {"name": h["_source"]["name"], "summary": h["_source"].get("summary", "")}
         for h in response["hits"]["hits"]

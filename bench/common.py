@@ -1,0 +1,366 @@
+"""Shared pieces of the benchmarks: isolated environment, Django setup, catalog, worker.
+
+Isolation: the benchmarks never touch the development database ``portal``, the ``portal``
+index prefix, the test prefix ``test`` or the Redis databases of development (0, 1) and tests
+(2, 3). ``BENCH_ENV`` is applied with ``os.environ.setdefault`` (so a caller can point a run
+elsewhere), and :func:`check_isolation` refuses any setting that would collide.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+BENCH_ENV = {
+    "DJANGO_SETTINGS_MODULE": "config.settings",
+    "POSTGRES_DB": "bench",
+    "SEARCH_INDEX_PREFIX": "bench",
+    "CACHE_KEY_PREFIX": "bench",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:56379/4",
+    "REDIS_URL": "redis://127.0.0.1:56379/5",
+}
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def apply_env(overrides: dict[str, str] | None = None) -> None:
+    """Default the benchmark environment (explicit overrides win over the caller's env)."""
+    for key, value in BENCH_ENV.items():
+        os.environ.setdefault(key, value)
+    for key, value in (overrides or {}).items():
+        os.environ[key] = value
+    check_isolation(os.environ)
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    """The environment for a subprocess (a worker, a reindex): ours plus ``overrides``."""
+    environment = dict(os.environ)
+    for key, value in BENCH_ENV.items():
+        environment.setdefault(key, value)
+    environment.update(overrides)
+    environment.setdefault("PYTHONUNBUFFERED", "1")
+    check_isolation(environment)
+    return environment
+
+
+def check_isolation(environment: Any) -> None:
+    """Refuse to run against development or test data, or against a non-local service."""
+    db = environment.get("POSTGRES_DB", "")
+    prefix = environment.get("SEARCH_INDEX_PREFIX", "")
+    cache_prefix = environment.get("CACHE_KEY_PREFIX", "")
+    problems = []
+    if db in {"", "portal", "postgres"} or db.startswith("test"):
+        problems.append(f"POSTGRES_DB={db!r} is not a benchmark database")
+    if prefix in {"", "portal"} or prefix.startswith("test"):
+        problems.append(f"SEARCH_INDEX_PREFIX={prefix!r} is not a benchmark prefix")
+    if cache_prefix in {"", "portal"} or cache_prefix.startswith("test"):
+        problems.append(f"CACHE_KEY_PREFIX={cache_prefix!r} is not a benchmark prefix")
+    for key in ("CELERY_BROKER_URL", "REDIS_URL"):
+        url = environment.get(key, "")
+        if not url.startswith(("redis://127.0.0.1:", "redis://localhost:")):
+            problems.append(f"{key}={url!r} is not a local Redis")
+        elif url.rsplit("/", 1)[-1] in {"0", "1", "2", "3"}:
+            problems.append(f"{key}={url!r} uses a development or test Redis database")
+    host = environment.get("POSTGRES_HOST", "127.0.0.1")
+    if host not in LOCAL_HOSTS:
+        problems.append(f"POSTGRES_HOST={host!r} is not local")
+    for es in environment.get("ELASTICSEARCH_HOSTS", "http://127.0.0.1").split(","):
+        if not any(f"//{h}" in es for h in LOCAL_HOSTS):
+            problems.append(f"ELASTICSEARCH_HOSTS entry {es!r} is not local")
+    if problems:
+        raise SystemExit("refusing to run the benchmark: " + "; ".join(problems))
+
+
+def setup_django(overrides: dict[str, str] | None = None) -> None:
+    """Apply the benchmark environment, make sure its database exists, set up Django."""
+    apply_env(overrides)
+    ensure_database(os.environ["POSTGRES_DB"])
+    import django
+
+    django.setup()
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def pg_connect(dbname: str = "postgres") -> Any:
+    """A plain psycopg2 connection (autocommit) to the benchmark's PostgreSQL server."""
+    import psycopg2
+
+    from config import env
+
+    conn_settings = env.connections()
+    conn = psycopg2.connect(
+        host=conn_settings.postgres_host,
+        port=conn_settings.postgres_port,
+        user=conn_settings.postgres_user,
+        password=conn_settings.postgres_password,
+        dbname=dbname,
+        connect_timeout=5,
+    )
+    conn.autocommit = True
+    return conn
+
+
+def database_exists(name: str) -> bool:
+    with contextlib.closing(pg_connect()) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        return cursor.fetchone() is not None
+
+
+def ensure_database(name: str, template: str | None = None) -> bool:
+    """Create the database if missing; return whether it was created."""
+    check_isolation({**os.environ, "POSTGRES_DB": name})
+    if database_exists(name):
+        return False
+    with contextlib.closing(pg_connect()) as conn, conn.cursor() as cursor:
+        sql = f'CREATE DATABASE "{name}"'
+        if template:
+            sql += f' TEMPLATE "{template}"'
+        cursor.execute(sql)
+    return True
+
+
+def drop_database(name: str) -> None:
+    check_isolation({**os.environ, "POSTGRES_DB": name})
+    with contextlib.closing(pg_connect()) as conn, conn.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def database_size(name: str) -> int:
+    with contextlib.closing(pg_connect()) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT pg_database_size(%s)", [name])
+        return int(cursor.fetchone()[0])
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def document_count() -> int:
+    """Documents behind the read alias (-1 when there is no index)."""
+    from search import indices
+
+    if not indices.indices_behind(indices.read_alias()):
+        return -1
+    indices.client().indices.refresh(index=indices.read_alias())
+    return indices.client().count(index=indices.read_alias())["count"]
+
+
+def ensure_catalog() -> dict[str, Any]:
+    """Migrate the benchmark database; import the real catalog if it has no packages, and
+    (re)build the index if it is missing or incomplete.
+
+    As ``manage.py load_demo`` does, outbox entries recorded before the full rebuild are
+    dropped after it: the rebuild covered them, and nothing else writes to this database.
+    """
+    from django.core.management import call_command
+    from django.db.models import Max
+
+    from indexing.models import OutboxEntry
+    from portal.models import Package
+
+    call_command("migrate", verbosity=0, interactive=False)
+    imported = False
+    if not Package.objects.exists():
+        say("importing the real catalog into the benchmark database (about a minute) ...")
+        started = time.monotonic()
+        call_command("import_catalog", no_index=True, verbosity=0)
+        imported = True
+        say(f"imported in {time.monotonic() - started:.0f}s")
+    rows = Package.objects.count()
+    docs = document_count()
+    rebuilt = False
+    if imported or docs != rows:
+        say(f"index holds {docs} of {rows} packages: rebuilding it ...")
+        high_water = OutboxEntry.objects.aggregate(m=Max("id"))["m"] or 0
+        call_command("reindex", verbosity=0)
+        OutboxEntry.objects.filter(id__lte=high_water).delete()
+        rebuilt = True
+    return {"rows": rows, "imported": imported, "rebuilt": rebuilt}
+
+
+def outbox_backlog() -> int:
+    from indexing.models import OutboxEntry
+
+    return OutboxEntry.objects.count()
+
+
+# --------------------------------------------------------------------------- worker
+
+
+class Worker:
+    """A Celery worker (with embedded beat) for the benchmark's database and broker, as a
+    subprocess in its own session; stopped (SIGTERM, then SIGKILL) by its own pid."""
+
+    def __init__(self, logfile: Path, concurrency: int = 4) -> None:
+        self.logfile = logfile
+        self.concurrency = concurrency
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.hostname = f"bench-{os.getpid()}"
+        self.tmp = tempfile.TemporaryDirectory(prefix="bench-beat-")
+
+    def start(self, timeout: float = 60) -> None:
+        from config.celery import app
+
+        with app.connection_for_write() as conn:
+            for queue in ("indexing", "maintenance", "celery"):
+                with contextlib.suppress(Exception):
+                    conn.default_channel.queue_purge(queue)
+        self.logfile.parent.mkdir(parents=True, exist_ok=True)
+        with self.logfile.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "--loglevel",
+                    "INFO",
+                    "--queues",
+                    "indexing,maintenance,celery",
+                    "--concurrency",
+                    str(self.concurrency),
+                    "--hostname",
+                    f"{self.hostname}@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--beat",
+                    "--schedule",
+                    str(Path(self.tmp.name) / "celerybeat-schedule"),
+                ],
+                cwd=ROOT,
+                env=child_env(CELERY_TASK_ALWAYS_EAGER="0"),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the Celery worker did not answer; see {self.logfile}")
+            time.sleep(0.5)
+
+    def ready(self) -> bool:
+        from config.celery import app
+
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError(f"the Celery worker exited; see {self.logfile}")
+        destination = [f"{self.hostname}@{socket.gethostname()}"]
+        return bool(app.control.ping(timeout=0.5, destination=destination))
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=30)
+        self.tmp.cleanup()
+
+    def __enter__(self) -> Worker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile (p in 0..100) of ``values``; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        for row in cells
+    ]
+    lines.insert(1, "| " + " | ".join("-" * w for w in widths) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}" if value < 10 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def write_json(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def write_text(name: str, text: str) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    path.write_text(text)
+    return path
+
+
+def machine() -> dict[str, Any]:
+    """What else ran on the machine: benchmarks on a shared box are noisy."""
+    return {
+        "cpus": os.cpu_count(),
+        "loadavg_1m": round(os.getloadavg()[0], 2),
+        "other_pytest_processes": len(_other_processes("pytest")),
+    }
+
+
+def _other_processes(word: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if word in cmdline:
+            found.append(int(entry.name))
+    return found
