@@ -225,47 +225,6 @@ def with_token(package: Any, token: str) -> str:
     return f"{original[:SUMMARY_ROOM]} {token}"
 
 
-def change_form_data(package: Any, **overrides: Any) -> dict[str, Any]:
-    """The POST body of the package change form, as a browser sends it (as in
-    tests/integration/test_admin.py, but keeping a size of 0 as 0)."""
-    deps = list(package.dependencies.all())
-
-    def number(value: int | None) -> Any:
-        return "" if value is None else value
-
-    data: dict[str, Any] = {
-        "name": package.name,
-        "version": package.version,
-        "source": package.source,
-        "summary": package.summary,
-        "description": package.description,
-        "section": package.section_id,
-        "priority": package.priority,
-        "architecture": package.architecture,
-        "maintainer": package.maintainer_id,
-        "tags": [t.pk for t in package.tags.all()],
-        "homepage": package.homepage,
-        "installed_size_kb": number(package.installed_size_kb),
-        "download_size_bytes": number(package.download_size_bytes),
-        "dependencies-TOTAL_FORMS": len(deps),
-        "dependencies-INITIAL_FORMS": len(deps),
-        "dependencies-MIN_NUM_FORMS": 0,
-        "dependencies-MAX_NUM_FORMS": 1000,
-        "_save": "Save",
-    }
-    for i, dep in enumerate(deps):
-        data.update(
-            {
-                f"dependencies-{i}-id": dep.pk,
-                f"dependencies-{i}-package": package.pk,
-                f"dependencies-{i}-kind": dep.kind,
-                f"dependencies-{i}-target_name": dep.target_name,
-            }
-        )
-    data.update(overrides)
-    return data
-
-
 class CommitClock:
     """Records when each edit's transaction commits: a ``pre_save`` receiver registers an
     ``on_commit`` callback before indexing's own (registered in ``post_save``), so it runs
@@ -317,6 +276,7 @@ def edit_once(client: Any, edit: Edit) -> None:
     from django.db import transaction
 
     from portal.models import Package
+    from tests.helpers import change_form_data
 
     if edit.path == "admin":
         package = Package.objects.get(pk=edit.package_id)

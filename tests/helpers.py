@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from portal.models import Maintainer, Package, Section
 
@@ -50,3 +51,44 @@ def make_packages(count: int, prefix: str = "bulk", section: str = "misc") -> li
         .order_by("name")
         .values_list("pk", flat=True)
     )
+
+
+def change_form_data(package: Any, **overrides: Any) -> dict[str, Any]:
+    """The POST body of the package change form, as a browser sends it (tests and
+    bench/freshness.py drive the admin with it)."""
+    deps = list(package.dependencies.all())
+
+    def number(value: int | None) -> Any:
+        return "" if value is None else value
+
+    data: dict[str, Any] = {
+        "name": package.name,
+        "version": package.version,
+        "source": package.source,
+        "summary": package.summary,
+        "description": package.description,
+        "section": package.section_id,
+        "priority": package.priority,
+        "architecture": package.architecture,
+        "maintainer": package.maintainer_id,
+        "tags": [t.pk for t in package.tags.all()],
+        "homepage": package.homepage,
+        "installed_size_kb": number(package.installed_size_kb),
+        "download_size_bytes": number(package.download_size_bytes),
+        "dependencies-TOTAL_FORMS": len(deps),
+        "dependencies-INITIAL_FORMS": len(deps),
+        "dependencies-MIN_NUM_FORMS": 0,
+        "dependencies-MAX_NUM_FORMS": 1000,
+        "_save": "Save",
+    }
+    for i, dep in enumerate(deps):
+        data.update(
+            {
+                f"dependencies-{i}-id": dep.pk,
+                f"dependencies-{i}-package": package.pk,
+                f"dependencies-{i}-kind": dep.kind,
+                f"dependencies-{i}-target_name": dep.target_name,
+            }
+        )
+    data.update(overrides)
+    return data

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from portal.models import Dependency, Package, Tag
+from portal.models import Dependency, Tag
 from search import service
 from tests.conftest import wait_for
-from tests.helpers import make_package
+from tests.helpers import change_form_data, make_package
 
 pytestmark = pytest.mark.django_db
 
@@ -18,42 +18,6 @@ def editor_client(client):
     user = get_user_model().objects.create_superuser("ed", "ed@example.org", "pw")
     client.force_login(user)
     return client
-
-
-def change_form_data(package: Package, **overrides) -> dict:
-    """The POST body of the package change form, as the browser would send it."""
-    deps = list(package.dependencies.all())
-    data = {
-        "name": package.name,
-        "version": package.version,
-        "source": package.source,
-        "summary": package.summary,
-        "description": package.description,
-        "section": package.section_id,
-        "priority": package.priority,
-        "architecture": package.architecture,
-        "maintainer": package.maintainer_id,
-        "tags": [t.pk for t in package.tags.all()],
-        "homepage": package.homepage,
-        "installed_size_kb": package.installed_size_kb or "",
-        "download_size_bytes": package.download_size_bytes or "",
-        "dependencies-TOTAL_FORMS": len(deps),
-        "dependencies-INITIAL_FORMS": len(deps),
-        "dependencies-MIN_NUM_FORMS": 0,
-        "dependencies-MAX_NUM_FORMS": 1000,
-        "_save": "Save",
-    }
-    for i, dep in enumerate(deps):
-        data.update(
-            {
-                f"dependencies-{i}-id": dep.pk,
-                f"dependencies-{i}-package": package.pk,
-                f"dependencies-{i}-kind": dep.kind,
-                f"dependencies-{i}-target_name": dep.target_name,
-            }
-        )
-    data.update(overrides)
-    return data
 
 
 def test_change_list_filters(editor_client):

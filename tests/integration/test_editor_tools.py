@@ -8,9 +8,8 @@ from django.contrib.auth import get_user_model
 from indexing import writer
 from indexing.models import OutboxEntry
 from portal.models import Package
-from tests.helpers import make_package
+from tests.helpers import change_form_data, make_package
 from tests.integration.support import wait_until_indexed
-from tests.integration.test_admin import change_form_data
 
 pytestmark = [pytest.mark.integration]
 
