@@ -10,12 +10,18 @@
    from a fixed pool with a fixed seed, and about a third of the edits re-edit a package
    edited shortly before (some of them while the previous edit is still in flight). Every
    edit writes a unique token into the package's summary.
-3. For each edit, a poller thread (a pool, so polling never delays the next edit) runs
-   ``search.service.search(token)`` every ``--poll`` seconds from the moment the edit
-   committed (taken by the first ``on_commit`` callback of the editing transaction) until
-   the package comes back. An edit that a later edit of the same package overwrote before
-   it was indexed counts as visible when that later edit is (``superseded``); one not
-   visible within ``--timeout`` seconds counts as lost.
+3. Visibility is checked every ``--poll`` seconds from the moment the edit committed (taken
+   by the first ``on_commit`` callback of the editing transaction), from threads, so
+   checking never delays the next edit. Default (``--poll-mode probe``): one prober thread
+   asks which pending tokens are searchable, in one request (a named ``match`` on the
+   summary per pending token); the answer's arrival is the edit's visible time, and
+   ``search.service.search(token)`` must then return the package too (else the edit is
+   polled through the service until it does). ``--poll-mode service`` has every pending
+   edit call ``search.service.search(token)`` itself every ``--poll`` seconds: with ~5-10
+   edits in flight that is hundreds of full searches a second, which on a 2-core machine
+   slows the indexing being measured (it roughly doubles p95 there). An edit that a later
+   edit of the same package overwrote before it was indexed counts as visible when that
+   later edit is (``superseded``); one not visible within ``--timeout`` seconds is lost.
 4. Restores the original summaries, waits for the outbox to drain and stops the worker.
 
 Results: ``bench/results/freshness.json`` and ``bench/results/freshness.md``. Targets:
@@ -132,6 +138,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--concurrency", type=int, default=4, help="Celery worker processes (default 4)"
     )
+    parser.add_argument(
+        "--output",
+        help="results file name in bench/results, without extension (default: freshness, "
+        "plus the poll mode and worker concurrency when they differ from the defaults)",
+    )
     args = parser.parse_args(argv)
     if args.edits < 2 or args.rate <= 0 or args.poll <= 0 or args.timeout <= 0:
         parser.error("--edits must be >= 2 and --rate, --poll, --timeout positive")
@@ -167,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     result = summarise(args, edits, wall)
     result["settings"].update(probe_stats)
     result["started_at"] = started_at
+    result["settings"]["output"] = args.output
     result["machine_before"] = before
     result["machine_after"] = common.machine()
     report(result)
@@ -577,6 +589,7 @@ def report(result: dict[str, Any]) -> None:
         base += "-service-poll"
     if settings["worker_concurrency"] != 4:
         base += f"-concurrency{settings['worker_concurrency']}"
+    base = settings.pop("output") or base
     how = (
         "a prober asking every poll which pending tokens are searchable (one request, a "
         "named match per token), each hit confirmed by search.service.search(token)"

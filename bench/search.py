@@ -939,7 +939,9 @@ def chart(report: dict[str, Any], path: Path) -> Path | None:
     for ax in (ax1, ax2):
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.yaxis.set_minor_formatter(
+            matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else "")
+        )
     ax1.set_ylabel("requests/s (log)")
     ax1.set_title("Throughput")
     ax2.set_ylabel("p95 latency, ms (log)")
@@ -1303,7 +1305,12 @@ def main(argv: list[str] | None = None) -> int:
         " keep-alive HTTP connections, or psycopg2 pools for the baselines), gunicorn,"
         " Elasticsearch, Redis and PostgreSQL. The CPU table shows each one's share."
     )
-    comparison = compare(Path(args.compare), rows) if args.compare else None
+    comparison = None
+    if args.compare:
+        try:
+            comparison = compare(Path(args.compare), rows)
+        except (OSError, ValueError, KeyError) as exc:
+            notes.append(f"No before/after table: cannot read {args.compare} ({exc}).")
     report = {
         "rows": rows,
         "ratios": ratio_rows,

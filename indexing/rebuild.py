@@ -3,9 +3,10 @@
 1. Create a new timestamped index with bulk-load settings (no refresh, no replicas).
 2. Add it to the **write alias**, so every incremental write made during the rebuild goes to
    the old and the new index (``indexing.writer`` writes to every index behind the alias).
-3. Stream all rows from PostgreSQL by primary-key ranges (keyset, never OFFSET; one batch in
-   memory at a time) and bulk-load them with external versions, so a concurrent newer write is
-   never overwritten by the loader's older copy.
+3. Stream all rows from PostgreSQL by primary-key ranges (keyset, never OFFSET; a bounded
+   queue holds a few batches, so memory stays flat however large the catalog) and bulk-load
+   them from two sender threads with external versions, so a concurrent newer write is never
+   overwritten by the loader's older copy.
 4. Restore refresh and replicas, refresh, and move the **read alias** to the new index and the
    write alias off the old one in one atomic ``update_aliases`` call.
 5. Keep the previous index for ``--rollback``; delete older ones.
@@ -31,7 +32,7 @@ from elasticsearch import Elasticsearch, helpers
 
 from indexing.writer import document_actions
 from portal.models import Maintainer, Package, Section, Tag
-from search import indices
+from search import freshness, indices
 from search.documents import PackageDocument
 
 logger = logging.getLogger(__name__)
@@ -128,6 +129,8 @@ def rebuild(
             if old != name:
                 actions.append({"remove": {"index": old, "alias": indices.write_alias()}})
         client.indices.update_aliases(actions=actions)
+        # Cached facet counts belong to the old index: move the generation on.
+        freshness.bump_generation()
     except Exception:
         # Leave the live index untouched; drop the half-built one.
         with contextlib.suppress(Exception):
@@ -157,6 +160,7 @@ def rollback() -> str:
             {"remove": {"index": current, "alias": indices.write_alias()}},
         ]
     indices.client().indices.update_aliases(actions=actions)
+    freshness.bump_generation()
     return target
 
 

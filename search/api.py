@@ -6,7 +6,6 @@ search engine is unavailable. Nothing here writes; responses are cacheable for a
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -38,12 +37,22 @@ def _unavailable() -> JsonResponse:
     return _error("Search is temporarily unavailable; please try again shortly.", 503)
 
 
+def _value_json(value: service.FacetValue) -> dict[str, Any]:
+    # A plain dict: dataclasses.asdict() deep-copies and was a fifth of a search's CPU.
+    return {
+        "value": value.value,
+        "label": value.label,
+        "count": value.count,
+        "selected": value.selected,
+    }
+
+
 def _facet_json(facet: service.Facet) -> dict[str, Any]:
     return {
         "name": facet.name,
         "label": facet.label,
         "searchable": facet.searchable,
-        "values": [asdict(v) for v in facet.values],
+        "values": [_value_json(v) for v in facet.values],
     }
 
 
@@ -123,5 +132,5 @@ def facet_values(request: HttpRequest, facet: str) -> JsonResponse:
     except service.SearchUnavailable:
         return _unavailable()
     return JsonResponse(
-        {"facet": facet, "contains": contains, "values": [asdict(v) for v in values]}
+        {"facet": facet, "contains": contains, "values": [_value_json(v) for v in values]}
     )

@@ -17,7 +17,6 @@ The HTML views and the JSON API both call :func:`search`, :func:`suggest` and
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import time
@@ -37,7 +36,6 @@ from elasticsearch import (
 )
 
 from search import curation, facet_cache
-from search.documents import PackageDocument
 from search.facets import FacetSpec, case_insensitive_regex, facet_spec, sidebar_facets
 from search.indices import client, indices_behind, read_alias
 from search.params import InvalidSearch, SearchParams, encode_cursor
@@ -451,27 +449,14 @@ def read_facets(
     return facets
 
 
-@functools.cache
-def _search_analyzer(path: str) -> str:
-    """The analyzer that analyses query text for a field path (``name.nolib``)."""
-    properties = PackageDocument._index.to_dict()["mappings"]["properties"]
-    head, _, sub = path.partition(".")
-    mapping = properties.get(head, {})
-    if sub:
-        mapping = mapping.get("fields", {}).get(sub, {})
-    return str(mapping.get("search_analyzer") or mapping.get("analyzer") or f"?{path}")
-
-
 def highlight_query(query: dict[str, Any]) -> dict[str, Any]:
-    """The query to highlight with: ``query`` with each fuzzy ``multi_match`` reduced to one
-    field per search analyzer (``query`` itself when it has no fuzzy clause).
+    """The query to highlight with: ``query`` without its fuzzy clauses.
 
     For every hit and highlighted field, the unified highlighter builds a Levenshtein
     automaton for every fuzzy term of every field of the query, which made highlighting most
-    of a search's time. With ``require_field_match`` off, which field a term was searched in
-    does not matter to the highlighter, only the analysed term: fields with the same search
-    analyzer (``name`` and ``name.nolib``; ``summary`` and ``description``) give the same
-    automata, so one field of each gives the same marks, for much less work.
+    of a search's time. Highlighting only the exact words (and phrases) keeps the marks that
+    matter and costs a fraction; a word found only through a typo correction is not marked.
+    Ranking, totals and facets use the full query and do not change.
     """
 
     def reduce(node: Any) -> Any:
@@ -482,16 +467,8 @@ def highlight_query(query: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(node, dict):
             return node
         match = node.get("multi_match")
-        if isinstance(match, dict) and "fuzziness" in match and match.get("fields"):
-            fields, seen = [], set()
-            for field_name in match["fields"]:
-                analyzer = _search_analyzer(field_name.split("^", 1)[0])
-                if analyzer not in seen:
-                    seen.add(analyzer)
-                    fields.append(field_name)
-            if len(fields) < len(match["fields"]):
-                return {**node, "multi_match": {**match, "fields": fields}}
-            return node
+        if isinstance(match, dict) and "fuzziness" in match:
+            return {"match_none": {}}
         items = {k: reduce(v) for k, v in node.items()}
         changed = any(items[k] is not v for k, v in node.items())
         return items if changed else node

@@ -138,11 +138,14 @@ def celery_worker(django_db_setup, django_db_blocker) -> Iterator[WorkerProcess]
 @pytest.fixture
 def search_index(settings) -> Iterator[str]:
     """A fresh, empty test index behind the test aliases; removed after the test."""
-    from search import indices
+    from search import freshness, indices, service
 
     assert settings.SEARCH_INDEX_PREFIX.startswith("test"), "tests must use a test index"
     drop_test_indices()
     name = indices.ensure_index()
+    # A new index: forget the previous test's index name and cached facet counts.
+    service._index_cache = (0.0, None)
+    freshness.bump_generation()
     yield name
     drop_test_indices()
 
