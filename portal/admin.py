@@ -81,7 +81,9 @@ class TagFacetFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value():
-            return queryset.filter(tags__facet=self.value()).distinct()
+            # A semi-join: no DISTINCT over whole rows (descriptions are long).
+            tagged = Package.tags.through.objects.filter(tag__facet=self.value())
+            return queryset.filter(pk__in=tagged.values("package_id"))
         return queryset
 
 
@@ -99,7 +101,8 @@ class TagValueFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() and self.value().isdigit():
-            return queryset.filter(tags__id=int(self.value()))
+            tagged = Package.tags.through.objects.filter(tag_id=int(self.value()))
+            return queryset.filter(pk__in=tagged.values("package_id"))
         return queryset
 
 
@@ -174,6 +177,17 @@ class PackageAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
         return super().get_search_results(request, queryset, search_term.strip()[:200])
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
+        changelist = super().get_changelist(request, **kwargs)
+
+        class LeanChangeList(changelist):  # type: ignore[misc, valid-type]
+            """The list never shows descriptions (up to 81 KB each): don't fetch them."""
+
+            def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> Any:
+                return super().get_queryset(request, exclude_parameters).defer("description")
+
+        return LeanChangeList
 
     @admin.display(description="state")
     def search_index_state(self, obj: Package) -> str:
