@@ -218,35 +218,26 @@ class Worker:
 
     def start(self, timeout: float = 60) -> None:
         from config.celery import app
+        from config.services import WORKER_QUEUES, celery_worker_argv
 
         with app.connection_for_write() as conn:
-            for queue in ("indexing", "maintenance", "celery"):
+            for queue in WORKER_QUEUES:
                 with contextlib.suppress(Exception):
                     conn.default_channel.queue_purge(queue)
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
         with self.logfile.open("wb") as log:
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "config",
-                    "worker",
-                    "--loglevel",
-                    "INFO",
-                    "--queues",
-                    "indexing,maintenance,celery",
-                    "--concurrency",
-                    str(self.concurrency),
-                    "--hostname",
-                    f"{self.hostname}@%h",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--beat",
-                    "--schedule",
-                    str(Path(self.tmp.name) / "celerybeat-schedule"),
-                ],
+                celery_worker_argv(
+                    hostname=self.hostname,
+                    concurrency=self.concurrency,
+                    extra=[
+                        "--without-gossip",
+                        "--without-mingle",
+                        "--beat",
+                        "--schedule",
+                        str(Path(self.tmp.name) / "celerybeat-schedule"),
+                    ],
+                ),
                 cwd=ROOT,
                 env=child_env(CELERY_TASK_ALWAYS_EAGER="0"),
                 stdout=log,

@@ -800,35 +800,44 @@ class CeleryProcess(Service):
             )
 
 
+WORKER_QUEUES = ("indexing", "maintenance", "celery")
+
+
+def celery_worker_argv(*, hostname: str, concurrency: int, extra: Iterable[str] = ()) -> list[str]:
+    """The command line of a Celery worker on the project's queues (the local services,
+    the tests and the benchmarks all start theirs with it)."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "--workdir",
+        str(ROOT),
+        "-A",
+        "config",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--queues",
+        env.env_str("CELERY_QUEUES", ",".join(WORKER_QUEUES)),
+        "--concurrency",
+        str(concurrency),
+        "--hostname",
+        f"{hostname}@%h",
+        *extra,
+    ]
+
+
 class Worker(CeleryProcess):
     name = "worker"
     kind = "worker"
     process_marker = "-A config worker"
 
     def command(self) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "celery",
-            "--workdir",
-            str(ROOT),
-            "-A",
-            "config",
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--queues",
-            env.env_str("CELERY_QUEUES", "indexing,maintenance,celery"),
-            "--concurrency",
-            str(env.env_int("CELERY_CONCURRENCY", 4)),
-            "--hostname",
-            f"portal-{os.getpid()}@%h",
-            "--pidfile",
-            str(self.pidfile),
-            "--logfile",
-            str(self.logfile),
-            "--detach",
-        ]
+        return celery_worker_argv(
+            hostname=f"portal-{os.getpid()}",
+            concurrency=env.env_int("CELERY_CONCURRENCY", 4),
+            extra=["--pidfile", str(self.pidfile), "--logfile", str(self.logfile), "--detach"],
+        )
 
 
 class Beat(CeleryProcess):

@@ -13,13 +13,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from config.services import WORKER_QUEUES, celery_worker_argv
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -59,28 +60,18 @@ class WorkerProcess:
     def start(self) -> None:
         log = self.logfile.open("ab")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--queues",
-                "indexing,maintenance,celery",
-                "--concurrency",
-                "4",
-                "--hostname",
-                f"test-{os.getpid()}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                # Embedded beat: the outbox sweeper runs as it does in production.
-                "--beat",
-                "--schedule",
-                str(ARTIFACTS / "celerybeat-schedule"),
-            ],
+            celery_worker_argv(
+                hostname=f"test-{os.getpid()}",
+                concurrency=4,
+                extra=[
+                    "--without-gossip",
+                    "--without-mingle",
+                    # Embedded beat: the outbox sweeper runs as it does in production.
+                    "--beat",
+                    "--schedule",
+                    str(ARTIFACTS / "celerybeat-schedule"),
+                ],
+            ),
             cwd=ROOT,
             env=self.env(),
             stdout=log,
@@ -126,7 +117,7 @@ def celery_worker(django_db_setup, django_db_blocker) -> Iterator[WorkerProcess]
     from config.celery import app
 
     with app.connection_for_write() as conn:
-        for queue in ("indexing", "maintenance", "celery"):
+        for queue in WORKER_QUEUES:
             conn.default_channel.queue_purge(queue)
     db_name = settings.DATABASES["default"]["NAME"]
     worker = WorkerProcess(db_name)
