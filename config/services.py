@@ -59,6 +59,21 @@ LOG = VAR / "log"
 CACHE = VAR / "cache"
 
 SERVICE_USER = env.env_str("PORTAL_SERVICE_USER", "portal")
+
+# runuser, useradd and PostgreSQL's tools live in the system directories, which a login
+# shell or CI runner does not always put on PATH (seen: root shells without /usr/sbin).
+# Everything this module runs, and the processes it starts, get them appended.
+SYSTEM_BIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+
+
+def ensure_system_path() -> None:
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    missing = [d for d in SYSTEM_BIN_DIRS if d not in parts and os.path.isdir(d)]
+    if missing:
+        os.environ["PATH"] = os.pathsep.join([p for p in parts if p] + missing)
+
+
+ensure_system_path()
 ES_HEAP = env.env_str("ES_HEAP_SIZE", "512m")
 ES_GROUP_ID = "org.elasticsearch.distribution.integ-test-zip"
 MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"

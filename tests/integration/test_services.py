@@ -32,7 +32,18 @@ PORTS = {
 def scratch_services():
     var = ROOT / ".var" / "test-services"
     shutil.rmtree(var, ignore_errors=True)
-    env = {**os.environ, **PORTS, "PORTAL_VAR_DIR": str(var), "ES_HEAP_SIZE": "256m"}
+    # PATH without the sbin directories, as some root shells and CI runners have it: the
+    # manager must still find runuser, useradd and PostgreSQL's tools.
+    path = os.pathsep.join(
+        p for p in os.environ.get("PATH", "").split(os.pathsep) if not p.endswith("sbin")
+    )
+    env = {
+        **os.environ,
+        **PORTS,
+        "PATH": path,
+        "PORTAL_VAR_DIR": str(var),
+        "ES_HEAP_SIZE": "256m",
+    }
 
     def manage(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
