@@ -88,7 +88,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "config.redis_cache.RedisCache",
         "LOCATION": CONNECTIONS.redis_url,
         "KEY_PREFIX": env.env_str("CACHE_KEY_PREFIX", "portal"),
         "TIMEOUT": 300,
