@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+import orjson
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
 from search import analytics, service
@@ -24,6 +25,14 @@ def visitor_key(request: HttpRequest) -> str:
 
     raw = request.META.get("REMOTE_ADDR", "") + request.META.get("HTTP_USER_AGENT", "")[:200]
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+class JsonResponse(HttpResponse):
+    """A JSON response encoded with orjson (several times faster than the standard library
+    for the search API's nested lists and dicts; the bodies hold only JSON types)."""
+
+    def __init__(self, data: dict[str, Any], status: int = 200) -> None:
+        super().__init__(orjson.dumps(data), content_type="application/json", status=status)
 
 
 def _error(message: str, status: int, param: str | None = None) -> JsonResponse:
