@@ -1,6 +1,9 @@
 """The facet-count cache in Redis.
 
-A key is derived from the normalised query and filters (not paging or sort), the concrete
+An entry is a search's *summary*: what its normalised query and filters determine, whatever
+the page and sort: the facet counts, the total, whether typo tolerance was used and the "did
+you mean" suggestion (``search.service.search`` fills and reads it). A key is derived from the
+normalised query and filters (not paging or sort), the concrete
 index behind the read alias and the index generation, which every visible index write
 bumps (``search.freshness``): a cached count is never served once an edit is searchable.
 A TTL is only a backstop. A short lock per key lets one request compute a hot key while the
@@ -14,6 +17,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.cache import cache
@@ -27,7 +31,7 @@ TTL = 300
 LOCK_TTL = 5
 WAIT_SECONDS = 0.25
 BREAKER_SECONDS = 5.0
-VERSION = 1  # bump when the shape of cached aggregations changes
+VERSION = 2  # bump when the shape of a cached entry changes
 
 _down_until = 0.0
 
@@ -43,8 +47,13 @@ def _trip(exc: Exception) -> None:
     _down_until = time.monotonic() + BREAKER_SECONDS
 
 
-def key(index: str, params: SearchParams, facet_names: list[str]) -> str | None:
-    """The cache key for these facet counts, or None when the cache cannot be used."""
+def key(
+    index: str, params: SearchParams, facet_names: list[str], variants: Sequence[str] = ()
+) -> str | None:
+    """The cache key for this search's summary, or None when the cache cannot be used.
+
+    ``variants`` are the query's synonym expansions: an editor's synonym change alters what
+    the query matches without an index write, so it must change the key as well."""
     if not _available():
         return None
     generation = freshness.current_generation()
@@ -52,7 +61,9 @@ def key(index: str, params: SearchParams, facet_names: list[str]) -> str | None:
         _trip(RuntimeError("no index generation"))
         return None
     payload = json.dumps(
-        [VERSION, params.cache_key_parts(), facet_names], sort_keys=True, ensure_ascii=True
+        [VERSION, params.cache_key_parts(), facet_names, list(variants)],
+        sort_keys=True,
+        ensure_ascii=True,
     )
     digest = hashlib.sha256(payload.encode()).hexdigest()[:32]
     return f"facets:{index}:{generation}:{digest}"
@@ -66,9 +77,9 @@ def get(cache_key: str) -> dict[str, Any] | None:
         return None
 
 
-def put(cache_key: str, aggregations: dict[str, Any]) -> None:
+def put(cache_key: str, summary: dict[str, Any]) -> None:
     try:
-        cache.set(cache_key, aggregations, TTL)
+        cache.set(cache_key, summary, TTL)
     except Exception as exc:
         _trip(exc)
 

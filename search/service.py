@@ -5,14 +5,16 @@ The HTML views and the JSON API both call :func:`search`, :func:`suggest` and
 
 * Relevance: exact name first, then names starting with the query, then the text match over
   name (split into parts), summary, description, tags and maintainer; phrases rank higher,
-  quoted phrases are required; a fuzzy clause with a low weight tolerates typos; popularity
-  (reverse-dependency count) is added as a small tie-breaker.
+  quoted phrases are required; popularity (reverse-dependency count) is added as a small
+  tie-breaker. Typo tolerance is a fallback: when the exact words find fewer than
+  ``FUZZY_BELOW`` hits, the search runs again with a fuzzy clause at a low weight.
 * User text is only ever passed to ``multi_match``/``match``/``term`` queries, never parsed as
   Lucene syntax, so no input can make the engine fail to parse it.
 * Facets are disjunctive: hits are filtered with ``post_filter`` (AND across facets, OR within
   one), and each facet is aggregated with every filter except its own.
-* Facet counts are cached in Redis (``search.facet_cache``) under a key with the concrete index
-  and the index generation.
+* Facet counts, with the rest of what the query and filters alone determine (total, typo
+  fallback, "did you mean"), are cached in Redis (``search.facet_cache``) under a key with the
+  concrete index and the index generation; a cached search is one request for its page.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ SORT_CLAUSES: dict[str, list[Any]] = {
     "popularity": [{"popularity": "desc"}, {"name.raw": "asc"}],
     "size": [{"installed_size_kb": {"order": "asc", "missing": "_last"}}, {"name.raw": "asc"}],
 }
-FEW_HITS = 3
+FEW_HITS = 3  # fewer hits than this: offer "did you mean"
+FUZZY_BELOW = 5  # fewer exact hits than this: search again with typo tolerance
 
 
 class SearchUnavailable(RuntimeError):
@@ -196,19 +199,24 @@ def split_query(q: str) -> tuple[str, list[str]]:
     return " ".join(free.split()), phrases
 
 
-def _free_text(text: str, boost: float = 1.0) -> dict[str, Any]:
-    """All words, across fields (cross_fields, AND), or with typos at a lower weight."""
+def _free_text(text: str, boost: float = 1.0, *, fuzzy: bool = False) -> dict[str, Any]:
+    """All words, across fields (cross_fields, AND); with ``fuzzy``, also the words with
+    typos, at a lower weight."""
+    exact: dict[str, Any] = {
+        "multi_match": {
+            "query": text,
+            "fields": TEXT_FIELDS,
+            "type": "cross_fields",
+            "operator": "and",
+            **({"boost": boost} if boost != 1.0 else {}),
+        }
+    }
+    if not fuzzy:
+        return exact
     return {
         "bool": {
             "should": [
-                {
-                    "multi_match": {
-                        "query": text,
-                        "fields": TEXT_FIELDS,
-                        "type": "cross_fields",
-                        "operator": "and",
-                    }
-                },
+                exact,
                 {
                     "multi_match": {
                         "query": text,
@@ -218,17 +226,16 @@ def _free_text(text: str, boost: float = 1.0) -> dict[str, Any]:
                         "prefix_length": 1,
                         "max_expansions": 25,
                         "operator": "and",
-                        "boost": 0.3,
+                        "boost": 0.3 * boost,
                     }
                 },
             ],
             "minimum_should_match": 1,
-            "boost": boost,
         }
     }
 
 
-def text_query(q: str) -> dict[str, Any]:
+def text_query(q: str, *, fuzzy: bool = False) -> dict[str, Any]:
     if not q:
         return {"match_all": {}}
     free, phrases = split_query(q)
@@ -236,7 +243,9 @@ def text_query(q: str) -> dict[str, Any]:
     must: list[dict[str, Any]] = []
     if free:
         variants = [free, *curation.expansions(free)]
-        alternatives = [_free_text(v, 1.0 if i == 0 else 0.9) for i, v in enumerate(variants)]
+        alternatives = [
+            _free_text(v, 1.0 if i == 0 else 0.9, fuzzy=fuzzy) for i, v in enumerate(variants)
+        ]
         must.append(
             alternatives[0]
             if len(alternatives) == 1
@@ -273,10 +282,11 @@ def text_query(q: str) -> dict[str, Any]:
     return {"bool": {"must": must, "should": should}}
 
 
-def ranked_query(q: str) -> dict[str, Any]:
+def ranked_query(q: str, *, fuzzy: bool = False) -> dict[str, Any]:
+    """The scored query: :func:`text_query` plus popularity as a small additive bonus."""
     return {
         "function_score": {
-            "query": text_query(q),
+            "query": text_query(q, fuzzy=fuzzy),
             "functions": [
                 {
                     "field_value_factor": {
@@ -507,21 +517,17 @@ def _hit(raw: dict[str, Any]) -> Hit:
 # --------------------------------------------------------------------------- public API
 
 
-def search(params: SearchParams | str, *, with_facets: bool = True) -> SearchResult:
-    """Run a search; raises InvalidSearch (bad input) or SearchUnavailable (engine down).
-
-    ``params`` may be plain query text for the common case (``search("vim")``).
-    """
-    if isinstance(params, str):
-        params = SearchParams(q=params)
-    index = read_alias()
-    clauses = filter_clauses(params)
-    specs = sidebar_facets(dict(params.filters)) if with_facets else []
+def _hits_body(
+    params: SearchParams, clauses: dict[str, dict[str, Any]], *, fuzzy: bool, count: bool
+) -> dict[str, Any]:
+    """The request for one page of hits (``count``: also the exact total)."""
     body: dict[str, Any] = {
-        "query": ranked_query(params.q),
+        "query": ranked_query(params.q, fuzzy=fuzzy),
         "sort": SORT_CLAUSES[params.sort],
         "size": params.page_size,
-        "track_total_hits": True,
+        # Counting every match keeps Elasticsearch from skipping non-competitive documents;
+        # when the total is already known (the summary cache), it is not counted again.
+        "track_total_hits": count,
         "_source": SOURCE_FIELDS,
     }
     if clauses:
@@ -541,58 +547,128 @@ def search(params: SearchParams | str, *, with_facets: bool = True) -> SearchRes
                 "description": {"fragment_size": 180, "number_of_fragments": 1},
             },
         }
-        lighter = highlight_query(body["query"])
-        if lighter is not body["query"]:
-            body["highlight"]["highlight_query"] = lighter
+        if fuzzy:
+            body["highlight"]["highlight_query"] = highlight_query(body["query"])
+    return body
 
-    cached_facets = None
+
+def summary_key(params: SearchParams, specs: list[FacetSpec]) -> str | None:
+    """The summary-cache key of a search (None: don't cache)."""
+    free = split_query(params.q)[0]
+    variants = curation.expansions(free) if free else []
+    return facet_cache.key(live_index(), params, [s.name for s in specs], variants)
+
+
+def _typo_tolerant(q: str) -> bool:
+    """Whether a search for ``q`` may be retried with typo tolerance (it has free words)."""
+    return bool(q) and bool(split_query(q)[0])
+
+
+def _run(index: str, body: dict[str, Any]) -> dict[str, Any]:
+    # Without aggregations, a request is served from Elasticsearch's shard request cache until
+    # the index next changes (the query phase is skipped; fetching and highlighting still
+    # run). Requests with aggregations are left out: the summary cache already holds them.
+    request_cache = "aggs" not in body
+    return _guard(lambda: _es().search(index=index, body=body, request_cache=request_cache))
+
+
+def search(params: SearchParams | str, *, with_facets: bool = True) -> SearchResult:
+    """Run a search; raises InvalidSearch (bad input) or SearchUnavailable (engine down).
+
+    ``params`` may be plain query text for the common case (``search("vim")``).
+
+    What a search's query and filters determine, whatever the page and sort (the facet
+    counts, the total, whether typo tolerance was needed, the "did you mean" suggestion), is
+    computed once per index generation and kept in the summary cache (``search.facet_cache``).
+    With it, a search is one Elasticsearch request for one page of hits.
+
+    Typo tolerance is a fallback: the words are matched exactly first, and only when that
+    finds fewer than ``FUZZY_BELOW`` hits does the search run again with a fuzzy clause (the
+    exact matches still rank first). Most searches never pay for building fuzzy automata, and
+    a typo can never push exact matches down.
+    """
+    if isinstance(params, str):
+        params = SearchParams(q=params)
+    index = read_alias()
+    clauses = filter_clauses(params)
+    specs = sidebar_facets(dict(params.filters)) if with_facets else []
+
+    summary: dict[str, Any] | None = None
     key = None
     lock = False
     if specs:
-        key = facet_cache.key(live_index(), params, [s.name for s in specs])
+        key = summary_key(params, specs)
         if key is not None:
-            cached_facets = facet_cache.get(key)
-            if cached_facets is None:
+            summary = facet_cache.get(key)
+            if summary is None:
                 lock = facet_cache.lock(key)
                 if not lock:
-                    cached_facets = facet_cache.wait_for(key)
-        if cached_facets is None:
-            body["aggs"] = _grouped_facet_aggregations(specs, params, clauses)
-    # Without aggregations (their counts came from the facet cache), the same request is
-    # served from Elasticsearch's shard request cache until the index next changes (it then
-    # skips the query phase; fetching and highlighting still run). Requests with
-    # aggregations are not cached there: the facet cache above already holds their counts.
-    request_cache = "aggs" not in body
+                    summary = facet_cache.wait_for(key)
+    cached = summary is not None
     try:
-        response = _guard(lambda: _es().search(index=index, body=body, request_cache=request_cache))
-        aggregations = _ungroup_facet_aggregations(specs, response.get("aggregations", {}))
-        if specs and cached_facets is None:
-            cached_facets = aggregations
+        if summary is not None:
+            response = _run(index, _hits_body(params, clauses, fuzzy=summary["fuzzy"], count=False))
+        else:
+            response, summary = _search_and_summarise(params, index, clauses, specs)
             if key and lock:
-                facet_cache.put(key, aggregations)
+                facet_cache.put(key, summary)
     finally:
         if key and lock:
             facet_cache.unlock(key)
 
     raw_hits = response["hits"]["hits"]
+    first_page = params.page == 1 and params.cursor is None
     result = SearchResult(
         params=params,
-        total=response["hits"]["total"]["value"],
+        total=summary["total"],
         hits=[_hit(h) for h in raw_hits],
-        facets=read_facets(specs, params, cached_facets or {}),
+        facets=read_facets(specs, params, summary["aggs"]),
         took_ms=response.get("took", 0),
-        facets_cached="aggs" not in body and bool(specs),
+        facets_cached=cached,
+        suggestion=summary["suggestion"] if first_page else None,
     )
     if len(raw_hits) == params.page_size and raw_hits and "sort" in raw_hits[-1]:
         result.next_cursor = encode_cursor(raw_hits[-1]["sort"])
-    if params.q and params.page == 1 and params.cursor is None and params.sort == "relevance":
+    if params.q and first_page and params.sort == "relevance":
         promoted = promoted_hits(params.q, index)
         if promoted:
             pinned = {h.id for h in promoted}
             result.hits = promoted + [h for h in result.hits if h.id not in pinned]
-    if params.q and result.total < FEW_HITS and params.cursor is None and params.page == 1:
-        result.suggestion = did_you_mean(params, index, clauses, result.total)
     return result
+
+
+def _search_and_summarise(
+    params: SearchParams,
+    index: str,
+    clauses: dict[str, dict[str, Any]],
+    specs: list[FacetSpec],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Search without the summary cache: the response and the summary to cache."""
+    aggs = _grouped_facet_aggregations(specs, params, clauses) if specs else None
+    fuzzy = False
+    body = _hits_body(params, clauses, fuzzy=False, count=True)
+    if aggs:
+        body["aggs"] = aggs
+    response = _run(index, body)
+    total = response["hits"]["total"]["value"]
+    if total < FUZZY_BELOW and _typo_tolerant(params.q):
+        body = _hits_body(params, clauses, fuzzy=True, count=True)
+        if aggs:
+            body["aggs"] = aggs
+        retry = _run(index, body)
+        if retry["hits"]["total"]["value"] > total:
+            response, fuzzy = retry, True
+            total = retry["hits"]["total"]["value"]
+    suggestion = None
+    if params.q and total < FEW_HITS:
+        suggestion = did_you_mean(params, index, clauses, total)
+    summary = {
+        "aggs": _ungroup_facet_aggregations(specs, response.get("aggregations", {})),
+        "total": total,
+        "fuzzy": fuzzy,
+        "suggestion": suggestion,
+    }
+    return response, summary
 
 
 def promoted_hits(q: str, index: str) -> list[Hit]:
@@ -613,6 +689,9 @@ def promoted_hits(q: str, index: str) -> list[Hit]:
     return hits
 
 
+DID_YOU_MEAN_OPTIONS = {"suggest_mode": "popular", "min_word_length": 3, "prefix_length": 0}
+
+
 def did_you_mean(
     params: SearchParams, index: str, clauses: dict[str, Any], total: int
 ) -> str | None:
@@ -624,10 +703,10 @@ def did_you_mean(
         "size": 0,
         "suggest": {
             "text": free.lower(),
-            "name": {"term": {"field": "name", "suggest_mode": "popular", "min_word_length": 3}},
-            "words": {
-                "term": {"field": "summary.exact", "suggest_mode": "popular", "min_word_length": 3}
-            },
+            # prefix_length 0: a wrong first letter, which typo tolerance (prefix_length 1)
+            # does not forgive, is what is left for "did you mean" to correct.
+            "name": {"term": {"field": "name", **DID_YOU_MEAN_OPTIONS}},
+            "words": {"term": {"field": "summary.exact", **DID_YOU_MEAN_OPTIONS}},
         },
     }
     response = _guard(lambda: _es().search(index=index, body=body))
@@ -699,11 +778,12 @@ def facet_values(
     index = read_alias()
     clauses = filter_clauses(params)
     others = [c for n, c in clauses.items() if n != name]
+    fuzzy = _search_is_fuzzy(params, index, clauses)
     prefix = f"{re.escape(spec.tag_facet or '')}::" if spec.kind == "tag" else ""
     include = prefix + (case_insensitive_regex(contains[:50]) if contains else ".*")
     body = {
         "size": 0,
-        "query": {"bool": {"must": [ranked_query(params.q)], "filter": others}},
+        "query": {"bool": {"must": [ranked_query(params.q, fuzzy=fuzzy)], "filter": others}},
         "aggs": {"values": {"terms": {"field": spec.field, "size": limit, "include": include}}},
     }
     response = _guard(lambda: _es().search(index=index, body=body))
@@ -717,3 +797,27 @@ def facet_values(
         )
         for b in response["aggregations"]["values"]["buckets"]
     ]
+
+
+def _search_is_fuzzy(params: SearchParams, index: str, clauses: dict[str, dict[str, Any]]) -> bool:
+    """Whether :func:`search` with these parameters falls back to typo tolerance (from the
+    summary cache when it has the search, else by counting as the search would)."""
+    if not _typo_tolerant(params.q):
+        return False
+    specs = sidebar_facets(dict(params.filters))
+    key = summary_key(params, specs)
+    summary = facet_cache.get(key) if key else None
+    if summary is not None:
+        return bool(summary["fuzzy"])
+
+    def count(fuzzy: bool) -> int:
+        query = {
+            "bool": {
+                "must": [ranked_query(params.q, fuzzy=fuzzy)],
+                "filter": list(clauses.values()),
+            }
+        }
+        return _guard(lambda: _es().count(index=index, body={"query": query}))["count"]
+
+    exact = count(False)
+    return exact < FUZZY_BELOW and count(True) > exact

@@ -53,6 +53,13 @@ def test_synonyms_apply_at_query_time_without_reindex(client, small):
     after = {n for n, _ in names(client, "portable document format")}
     assert {"qpdf", "evince"} <= after
     assert curation.TTL <= 60
+    # The cached total and facet counts of the query changed with it (no index write, so
+    # the generation did not move: the expansions are part of the cache key).
+    body = client.get("/api/search", {"q": "portable document format"}).json()
+    assert body["facets_cached"] is True
+    assert body["total"] == len(after) >= 2
+    sections = {f["name"]: f for f in body["facets"]}["section"]["values"]
+    assert sum(v["count"] for v in sections) == body["total"]
 
 
 def test_synonym_admin_takes_effect_immediately_in_this_process(client, small):

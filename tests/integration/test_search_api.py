@@ -115,6 +115,36 @@ def test_typo_tolerance_without_drowning_exact_matches(client, catalog):
     assert names(body)[0] == "feh"
 
 
+def test_typo_tolerance_is_a_fallback_for_few_exact_hits(client, catalog):
+    make_package("frobnicater-x", section="misc", summary="frobnicater, one letter off")
+    writer.process_outbox()
+    # 25 exact hits: the near miss "frobnicater" is not mixed in.
+    _, body = api(client, q="frobnicator")
+    assert body["total"] == 25 and "frobnicater-x" not in names(body)
+    # One exact hit: typo tolerance adds the 25 "frobnicator"s, after the exact match.
+    _, body = api(client, q="frobnicater")
+    assert body["total"] == 26
+    assert names(body)[0] == "frobnicater-x"
+    # The facet-value search counts what the search counts (here: the typo-tolerant hits).
+    response = client.get("/api/facets/section", {"q": "frobnicater"})
+    counts = {v["value"]: v["count"] for v in response.json()["values"]}
+    assert counts == {"devel": 13, "utils": 12, "misc": 1}
+
+
+def test_summary_cache_holds_total_and_suggestion(client, catalog):
+    first = api(client, q="grobnicator")[1]
+    again = api(client, q="grobnicator")[1]
+    assert (first["facets_cached"], again["facets_cached"]) == (False, True)
+    assert first["total"] == again["total"] == 0
+    assert first["did_you_mean"] == again["did_you_mean"] == "frobnicator"
+    # A cached summary still gives the exact total on every page.
+    page2 = api(client, q="frobnicator", page=2, page_size=10)[1]
+    assert page2["facets_cached"] is False and page2["total"] == 25
+    page3 = api(client, q="frobnicator", page=3, page_size=10)[1]
+    assert page3["facets_cached"] is True and page3["total"] == 25
+    assert len(page3["hits"]) == 5
+
+
 def test_quoted_phrase_is_required_and_ranks(client, catalog):
     _, body = api(client, q='"image viewer"')
     assert set(names(body)) == {"gwenview", "feh"}  # "viewer tool for every image" is out
@@ -124,12 +154,16 @@ def test_quoted_phrase_is_required_and_ranks(client, catalog):
 
 
 def test_did_you_mean_only_when_it_finds_more(client, catalog):
-    _, body = api(client, q="frobnicatr")
-    if body["total"] < 3:
-        assert body["did_you_mean"] == "frobnicator"
-        assert api(client, q="frobnicator")[1]["total"] == 25
+    # A wrong first letter is beyond typo tolerance: nothing found, a correction offered.
+    _, body = api(client, q="grobnicator")
+    assert body["total"] == 0
+    assert body["did_you_mean"] == "frobnicator"
+    assert api(client, q="frobnicator")[1]["total"] == 25
+    # No suggestion when the search finds enough, or when no correction finds anything.
     _, body = api(client, q="vim")
     assert body["did_you_mean"] is None
+    _, body = api(client, q="qqqqqqqqqzz")
+    assert body["total"] == 0 and body["did_you_mean"] is None
 
 
 # ------------------------------------------------------------------------------- facets
