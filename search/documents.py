@@ -27,9 +27,13 @@ def alias_name() -> str:
 class PackageDocument(Document):
     """One package, denormalised for search: section, maintainer and tags are inlined."""
 
+    # The highlighted fields (name, summary, description) keep offsets in their postings:
+    # the highlighter then finds the matches from the index instead of re-analysing each
+    # hit's text (a large share of a search's time for long descriptions).
     name = fields.TextField(
         analyzer=analysis.package_name,
         search_analyzer=analysis.package_name_search,
+        index_options="offsets",
         fields={
             "raw": fields.KeywordField(),
             "nolib": fields.TextField(
@@ -45,10 +49,12 @@ class PackageDocument(Document):
     version = fields.KeywordField(index=False)
     summary = fields.TextField(
         analyzer=analysis.english_text,
+        index_options="offsets",
         fields={"exact": fields.TextField(analyzer=analysis.plain_text)},
     )
     description = fields.TextField(
         analyzer=analysis.english_text,
+        index_options="offsets",
         fields={"exact": fields.TextField(analyzer=analysis.plain_text)},
     )
     section = fields.KeywordField()

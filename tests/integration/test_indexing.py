@@ -214,6 +214,9 @@ def test_reindex_refuses_to_run_twice_and_rolls_back(search_index):
     call_command("reindex", verbosity=0)
     after = indices_behind(read_alias())
     assert after != before
+    # The new index went live merged into one segment.
+    shards = client().indices.segments(index=after[0])["indices"][after[0]]["shards"]
+    assert shards["0"][0]["num_search_segments"] == 1
     call_command("reindex", "--rollback", verbosity=0)
     assert indices_behind(read_alias()) == before
     assert indices_behind(write_alias()) == before

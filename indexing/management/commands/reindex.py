@@ -29,6 +29,12 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="say what would be done, change nothing"
         )
         parser.add_argument(
+            "--no-merge",
+            action="store_true",
+            help="skip force-merging the new index to one segment before it goes live "
+            "(faster rebuild, slightly slower searches until Elasticsearch merges on its own)",
+        )
+        parser.add_argument(
             "--rollback",
             action="store_true",
             help="point the aliases back at the previous index instead of rebuilding",
@@ -55,6 +61,12 @@ class Command(BaseCommand):
                     keep=options["keep"],
                     on_progress=bar.update,
                     dry_run=options["dry_run"],
+                    merge=not options["no_merge"],
+                    on_step=lambda step: (
+                        bar.write(f"{step} ...", file=self.stderr._out)
+                        if options["verbosity"]
+                        else None
+                    ),
                 )
         except rebuild.RebuildError as exc:
             raise CommandError(str(exc)) from None
