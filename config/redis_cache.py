@@ -44,3 +44,14 @@ class RedisCache(django_redis.RedisCache):
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = RedisCacheClient
+
+
+def write_client(alias: str = "default") -> Any:
+    """The ``redis.Redis`` client behind a cache of this backend, for commands Django's cache
+    API lacks (pipelines); keys must be made with ``caches[alias].make_and_validate_key``."""
+    from django.core.cache import caches
+
+    backend = caches[alias]
+    if not isinstance(backend, RedisCache):
+        raise TypeError(f"cache {alias!r} is not config.redis_cache.RedisCache")
+    return backend._cache.get_client(write=True)

@@ -1,4 +1,4 @@
-"""A per-client rate limit for the JSON API (fixed one-second-granular windows in Redis).
+"""A per-client rate limit for the JSON API (fixed windows counted in Redis, one round trip).
 
 ``SEARCH_API_RATE_LIMIT`` is "requests/seconds" (default ``300/60``: 300 requests a minute per
 client address); ``0`` switches it off. If Redis is unavailable the limit is not enforced
@@ -15,6 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, JsonResponse
+
+from config import redis_cache
 
 
 def _limit() -> tuple[int, int]:
@@ -37,10 +39,11 @@ def rate_limited(view: Callable[..., Any]) -> Callable[..., Any]:
         allowed, seconds = _limit()
         if allowed:
             window = int(time.time() // seconds)
-            key = f"ratelimit:{client_address(request)}:{window}"
+            key = cache.make_and_validate_key(f"ratelimit:{client_address(request)}:{window}")
             try:
-                cache.add(key, 0, seconds + 1)
-                used = cache.incr(key)
+                # One round trip: count, and (re)arm the expiry of this window's counter.
+                pipe = redis_cache.write_client().pipeline(transaction=False)
+                used, _ = pipe.incr(key).expire(key, seconds + 1).execute()
             except Exception:
                 used = 0
             if used > allowed:

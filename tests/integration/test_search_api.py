@@ -381,3 +381,10 @@ def test_api_rate_limit(client, catalog, settings):
     assert response.status_code == 429
     assert int(response["Retry-After"]) <= 60
     assert "Too many requests" in response.json()["error"]["message"]
+    # The window's counter expires with the window (it never lingers in Redis).
+    from django.core.cache import cache
+
+    from config.redis_cache import write_client
+
+    keys = write_client().keys(cache.make_and_validate_key("ratelimit:*"))
+    assert keys and all(0 < write_client().ttl(k) <= 61 for k in keys)
