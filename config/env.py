@@ -93,3 +93,41 @@ def connections() -> Connections:
             "ELASTICSEARCH_HOSTS", [f"http://127.0.0.1:{elasticsearch_port()}"]
         ),
     )
+
+
+# Setting any of these configures a read replica (config/db_routers.py).
+POSTGRES_REPLICA_VARIABLES = (
+    "POSTGRES_REPLICA_HOST",
+    "POSTGRES_REPLICA_PORT",
+    "POSTGRES_REPLICA_DB",
+    "POSTGRES_REPLICA_USER",
+    "POSTGRES_REPLICA_PASSWORD",
+)
+
+
+@dataclass(frozen=True)
+class PostgresReplica:
+    """Where the read replica of the primary PostgreSQL database is."""
+
+    host: str
+    port: int
+    db: str
+    user: str
+    password: str
+
+
+def postgres_replica(primary: Connections) -> PostgresReplica | None:
+    """The read replica, or None when the operator configured none (no POSTGRES_REPLICA_*).
+
+    Unset parts default to the primary's: a streaming replica has the primary's database,
+    users and passwords, so usually only ``POSTGRES_REPLICA_HOST`` differs.
+    """
+    if not any(os.environ.get(name, "").strip() for name in POSTGRES_REPLICA_VARIABLES):
+        return None
+    return PostgresReplica(
+        host=env_str("POSTGRES_REPLICA_HOST", primary.postgres_host),
+        port=env_int("POSTGRES_REPLICA_PORT", primary.postgres_port),
+        db=env_str("POSTGRES_REPLICA_DB", primary.postgres_db),
+        user=env_str("POSTGRES_REPLICA_USER", primary.postgres_user),
+        password=env_str("POSTGRES_REPLICA_PASSWORD", primary.postgres_password),
+    )

@@ -51,6 +51,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: needs the user; removes itself when no read replica is configured.
+    "config.db_routers.ReplicaReadsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -85,6 +87,21 @@ DATABASES = {
         "OPTIONS": {"connect_timeout": 5},
     }
 }
+# Optional read replica (POSTGRES_REPLICA_*): anonymous page reads go there, everything else
+# stays on the primary (config/db_routers.py).
+_replica = env.postgres_replica(CONNECTIONS)
+if _replica is not None:
+    DATABASES["replica"] = {
+        **DATABASES["default"],
+        "HOST": _replica.host,
+        "PORT": _replica.port,
+        "NAME": _replica.db,
+        "USER": _replica.user,
+        "PASSWORD": _replica.password,
+        # Fail over to the primary quickly when the replica is unreachable.
+        "OPTIONS": {"connect_timeout": 2},
+    }
+DATABASE_ROUTERS = ["config.db_routers.PrimaryReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {

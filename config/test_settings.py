@@ -19,3 +19,6 @@ CACHES["default"]["LOCATION"] = os.environ.get("TEST_REDIS_URL", f"{_redis_base}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests hammer the API from one address; the rate-limit test sets its own limit.
 SEARCH_API_RATE_LIMIT = "0"
+# Tests never read a real read replica, even with POSTGRES_REPLICA_* in the environment; the
+# router's tests configure a stand-in of their own (tests/integration/test_db_router.py).
+DATABASES.pop("replica", None)  # noqa: F405
