@@ -46,12 +46,15 @@ class RedisCache(django_redis.RedisCache):
         self._class = RedisCacheClient
 
 
-def write_client(alias: str = "default") -> Any:
-    """The ``redis.Redis`` client behind a cache of this backend, for commands Django's cache
-    API lacks (pipelines); keys must be made with ``caches[alias].make_and_validate_key``."""
-    from django.core.cache import caches
+def write_client(backend: Any = None) -> Any:
+    """The ``redis.Redis`` client behind a Redis cache (default: the ``default`` cache), for
+    commands Django's cache API lacks (pipelines, sorted sets). Keys must be made with the
+    cache's ``make_and_validate_key``."""
+    if backend is None:
+        from django.core.cache import caches
 
-    backend = caches[alias]
-    if not isinstance(backend, RedisCache):
-        raise TypeError(f"cache {alias!r} is not config.redis_cache.RedisCache")
-    return backend._cache.get_client(write=True)
+        backend = caches["default"]
+    inner = getattr(backend, "_cache", None)
+    if not isinstance(inner, django_redis.RedisCacheClient):
+        raise TypeError(f"{backend!r} is not a Redis cache")
+    return inner.get_client(write=True)

@@ -140,9 +140,10 @@ def rebuild(
         for old in indices.indices_behind(indices.write_alias()):
             if old != name:
                 actions.append({"remove": {"index": old, "alias": indices.write_alias()}})
-        client.indices.update_aliases(actions=actions)
-        # Cached facet counts belong to the old index: move the generation on.
-        freshness.bump_generation()
+        # Cached facet counts belong to the old index: the generation moves on (no search
+        # uses the cache while the swap is in flight).
+        with freshness.writing():
+            client.indices.update_aliases(actions=actions)
     except Exception:
         # Leave the live index untouched; drop the half-built one.
         with contextlib.suppress(Exception):
@@ -171,8 +172,8 @@ def rollback() -> str:
             {"remove": {"index": current, "alias": indices.read_alias()}},
             {"remove": {"index": current, "alias": indices.write_alias()}},
         ]
-    indices.client().indices.update_aliases(actions=actions)
-    freshness.bump_generation()
+    with freshness.writing():
+        indices.client().indices.update_aliases(actions=actions)
     return target
 
 

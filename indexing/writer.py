@@ -95,10 +95,11 @@ def write_documents(versions: dict[int, int]) -> WriteStats:
     behind the write alias; a package whose row is gone is deleted with its given version.
 
     The live index (behind the read alias) is written with ``refresh=wait_for``, so when this
-    returns the change is searchable, and the index generation is bumped then. An index being
-    rebuilt (refresh off) is written without waiting. If a rebuild added its new index to the
-    write alias while we were writing, we write again to it: the rebuild's own load only
-    reads rows after that moment, so either it or we deliver the newest state.
+    returns the change is searchable, and the index generation is bumped then (inside
+    ``search.freshness.writing``, so no search combines it with counts cached before it).
+    An index being rebuilt (refresh off) is written without waiting. If a rebuild added its
+    new index to the write alias while we were writing, we write again to it: the rebuild's
+    own load only reads rows after that moment, so either it or we deliver the newest state.
     """
     ids = sorted(versions)
     stats = WriteStats()
@@ -127,24 +128,26 @@ def write_documents(versions: dict[int, int]) -> WriteStats:
     live = set(indices_behind(read_alias()))
     written: set[str] = set()
     not_waited: set[str] = set()
-    for _ in range(3):
-        targets = [i for i in indices_behind(write_alias()) if i not in written]
-        if not targets:
-            break
-        for index in targets:
-            if index not in live:
-                stats.conflicts += _bulk(actions_for(index))
-                not_waited.add(index)
-        for index in targets:
-            if index in live:
-                stats.conflicts += _bulk(actions_for(index), refresh="wait_for")
-        written |= set(targets)
-    # An index that became live meanwhile (a rebuild swapped the alias) must show our
-    # writes before the generation moves on.
-    late = sorted(not_waited & set(indices_behind(read_alias())))
-    if late:
-        client().indices.refresh(index=late)
-    freshness.bump_generation()
+    # While the write runs (it may become visible at any refresh), searches bypass the
+    # facet cache; the generation moves on once it is searchable (search.freshness).
+    with freshness.writing():
+        for _ in range(3):
+            targets = [i for i in indices_behind(write_alias()) if i not in written]
+            if not targets:
+                break
+            for index in targets:
+                if index not in live:
+                    stats.conflicts += _bulk(actions_for(index))
+                    not_waited.add(index)
+            for index in targets:
+                if index in live:
+                    stats.conflicts += _bulk(actions_for(index), refresh="wait_for")
+            written |= set(targets)
+        # An index that became live meanwhile (a rebuild swapped the alias) must show our
+        # writes before the generation moves on.
+        late = sorted(not_waited & set(indices_behind(read_alias())))
+        if late:
+            client().indices.refresh(index=late)
     return stats
 
 

@@ -5,7 +5,8 @@ the page and sort: the facet counts, the total, whether typo tolerance was used 
 you mean" suggestion (``search.service.search`` fills and reads it). A key is derived from the
 normalised query and filters (not paging or sort), the concrete
 index behind the read alias and the index generation, which every visible index write
-bumps (``search.freshness``): a cached count is never served once an edit is searchable.
+bumps (``search.freshness``; while a write is in progress the cache is not used at all): a
+cached count is never served once an edit is searchable.
 A TTL is only a backstop. A short lock per key lets one request compute a hot key while the
 others wait briefly for it (no stampede). If Redis is down, searches run uncached: a circuit
 breaker skips the cache for a few seconds instead of waiting on Redis for every request.
@@ -56,10 +57,13 @@ def key(
     the query matches without an index write, so it must change the key as well."""
     if not _available():
         return None
-    generation = freshness.current_generation()
-    if generation is None:
-        _trip(RuntimeError("no index generation"))
+    try:
+        generation = freshness.cache_generation()
+    except Exception as exc:
+        _trip(exc)
         return None
+    if generation is None:
+        return None  # an index write is in progress: count live
     payload = json.dumps(
         [VERSION, params.cache_key_parts(), facet_names, list(variants)],
         sort_keys=True,

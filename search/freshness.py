@@ -1,23 +1,40 @@
-"""The index generation: a counter bumped by every index write, once it is searchable.
+"""The index generation, and the writes in progress: when a cached count may be used.
 
-Facet-count cache keys include the concrete index behind the read alias and this generation,
-so a cached count can never outlive a write that has become visible to searches. Indexing
-bumps it *after* its bulk request returned with ``refresh=wait_for``.
+Facet-count cache keys include the concrete index behind the read alias and the
+*generation*, a counter that moves on after every index write has become searchable. That
+alone leaves a window: between the moment a write becomes visible (Elasticsearch refreshed)
+and the moment the generation moves on, a search would combine live hits with counts cached
+before the write. So every write that can become visible runs inside :func:`writing`, which
+registers it in Redis first; while any write is registered, :func:`cache_generation` returns
+None and searches neither read nor fill the cache. :func:`writing` moves the generation on
+*before* it unregisters, so a search that sees no write in progress also sees the
+generation of every write already visible. (The same idea as a sequence lock.)
+
+Writers are registered in a sorted set with a deadline: a writer that dies without
+unregistering stops counting after ``WRITE_DEADLINE`` seconds.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.core.cache import cache
+
+from config.redis_cache import write_client
 
 logger = logging.getLogger(__name__)
 
 GENERATION_KEY = "search:generation"
+WRITING_KEY = "search:writing"
+WRITE_DEADLINE = 120.0  # seconds; longer than any one bulk write (their timeout is 60 s)
 
 
 def current_generation() -> int | None:
-    """The current generation, or None when Redis is unreachable (then: don't cache)."""
+    """The current generation, or None when Redis is unreachable."""
     try:
         value = cache.get(GENERATION_KEY)
         if value is None:
@@ -27,6 +44,20 @@ def current_generation() -> int | None:
     except Exception as exc:
         logger.warning("facet cache: cannot read the index generation (%s)", exc)
         return None
+
+
+def cache_generation() -> int | None:
+    """The generation to key cached counts with, or None when they must not be used because
+    an index write is in progress (it may already be visible). Raises when Redis fails."""
+    pipe = write_client(cache).pipeline(transaction=True)  # one atomic snapshot of both
+    pipe.get(cache.make_and_validate_key(GENERATION_KEY))
+    pipe.zcount(cache.make_and_validate_key(WRITING_KEY), time.time(), "+inf")
+    value, writers = pipe.execute()
+    if writers:
+        return None
+    if value is None:
+        return current_generation()
+    return int(value)
 
 
 def bump_generation() -> None:
@@ -40,3 +71,34 @@ def bump_generation() -> None:
     except Exception as exc:
         # If Redis is down nothing can be cached either; searches go uncached.
         logger.warning("facet cache: cannot bump the index generation (%s)", exc)
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """Around an index write that may become visible to searches: searches bypass the facet
+    cache until it is over, and the generation moves on at the end (even on failure: part of
+    the write may be visible)."""
+    token = uuid.uuid4().hex
+    key = cache.make_and_validate_key(WRITING_KEY)
+    registered = False
+    try:
+        client = write_client(cache)
+        now = time.time()
+        pipe = client.pipeline(transaction=False)
+        pipe.zremrangebyscore(key, "-inf", now)  # writers that died without unregistering
+        pipe.zadd(key, {token: now + WRITE_DEADLINE})
+        pipe.execute()
+        registered = True
+    except Exception as exc:
+        # Without Redis no search can use the cache either.
+        logger.warning("facet cache: cannot register an index write (%s)", exc)
+    try:
+        yield
+    finally:
+        bump_generation()
+        if registered:
+            try:
+                write_client(cache).zrem(key, token)
+            except Exception as exc:
+                # It stops counting at its deadline.
+                logger.warning("facet cache: cannot unregister an index write (%s)", exc)

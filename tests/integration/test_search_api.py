@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from django.core.cache.backends.redis import RedisCache
@@ -10,9 +11,10 @@ from elasticsearch import Elasticsearch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from config.redis_cache import write_client
 from indexing import writer
 from portal.models import Tag
-from search import facet_cache, service
+from search import facet_cache, freshness, indices, service
 from tests.helpers import make_package
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -229,6 +231,40 @@ def test_facet_counts_are_cached_and_never_stale_after_an_edit(client, catalog):
     _, after = api(client, q="frobnicator")
     assert after["facets_cached"] is False
     assert facet(after, "section") == {"devel": 13, "utils": 11, "graphics": 1}
+
+
+def test_no_cached_counts_while_a_write_may_already_be_visible(client, catalog):
+    """The window between a write becoming searchable and the generation moving on."""
+    from django.core.cache import cache
+
+    api(client, q="frobnicator")
+    assert api(client, q="frobnicator")[1]["facets_cached"] is True
+    es = indices.client()
+    doc = es.get(index=indices.read_alias(), id=catalog["frob-1"].pk)["_source"]
+    with freshness.writing():
+        # Visible at once, and the generation has not moved yet.
+        es.index(
+            index=indices.read_alias(),
+            id=catalog["frob-1"].pk,
+            document={**doc, "section": "graphics"},
+            refresh=True,
+        )
+        _, during = api(client, q="frobnicator")
+        assert during["facets_cached"] is False
+        assert facet(during, "section") == {"devel": 13, "utils": 11, "graphics": 1}
+        assert api(client, q="frobnicator")[1]["facets_cached"] is False  # nor filled
+    _, after = api(client, q="frobnicator")
+    assert after["facets_cached"] is False
+    assert facet(after, "section") == {"devel": 13, "utils": 11, "graphics": 1}
+    assert api(client, q="frobnicator")[1]["facets_cached"] is True
+    # A writer that died without unregistering stops counting at its deadline.
+    key = cache.make_and_validate_key(freshness.WRITING_KEY)
+    redis_client = write_client()
+    redis_client.zadd(key, {"dead-writer": time.time() - 1})
+    assert freshness.cache_generation() is not None
+    redis_client.zadd(key, {"live-writer": time.time() + 60})
+    assert freshness.cache_generation() is None
+    redis_client.delete(key)
 
 
 def test_search_works_uncached_when_redis_is_down(client, catalog, monkeypatch, caplog):
