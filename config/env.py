@@ -17,6 +17,11 @@ DEFAULT_POSTGRES_PORT = 55432
 DEFAULT_REDIS_PORT = 56379
 DEFAULT_ELASTICSEARCH_PORT = 59200
 DEFAULT_ELASTICSEARCH_TRANSPORT_PORT = 59300
+# How many Elasticsearch nodes the local services manager runs (ELASTICSEARCH_NODES): node N
+# listens on the base HTTP and transport ports + N - 1. Two at most: node 1 is the only
+# master-eligible node, the others hold data (see config/services.py).
+DEFAULT_ELASTICSEARCH_NODES = 1
+MAX_ELASTICSEARCH_NODES = 2
 
 # The Elasticsearch server version the local services manager installs, and the one
 # docker-compose.yml pins. Keep the two (and the ``elasticsearch`` client's minor) aligned.
@@ -75,7 +80,29 @@ def redis_port() -> int:
 
 
 def elasticsearch_port() -> int:
+    """The HTTP port of the first local Elasticsearch node."""
     return env_int("ELASTICSEARCH_PORT", DEFAULT_ELASTICSEARCH_PORT)
+
+
+def elasticsearch_transport_port() -> int:
+    """The transport (node-to-node) port of the first local Elasticsearch node."""
+    return env_int("ELASTICSEARCH_TRANSPORT_PORT", DEFAULT_ELASTICSEARCH_TRANSPORT_PORT)
+
+
+def elasticsearch_nodes() -> int:
+    """How many local Elasticsearch nodes the services manager runs (1 or 2)."""
+    nodes = env_int("ELASTICSEARCH_NODES", DEFAULT_ELASTICSEARCH_NODES)
+    if not 1 <= nodes <= MAX_ELASTICSEARCH_NODES:
+        raise SystemExit(
+            f"Environment variable ELASTICSEARCH_NODES={nodes} must be between 1 and "
+            f"{MAX_ELASTICSEARCH_NODES}."
+        )
+    return nodes
+
+
+def local_elasticsearch_hosts() -> list[str]:
+    """The HTTP addresses of the local Elasticsearch nodes: one per node, on consecutive ports."""
+    return [f"http://127.0.0.1:{elasticsearch_port() + i}" for i in range(elasticsearch_nodes())]
 
 
 def connections() -> Connections:
@@ -89,9 +116,9 @@ def connections() -> Connections:
         postgres_password=env_str("POSTGRES_PASSWORD", "portal"),
         redis_url=env_str("REDIS_URL", f"{redis_base}/0"),
         celery_broker_url=env_str("CELERY_BROKER_URL", f"{redis_base}/1"),
-        elasticsearch_hosts=env_list(
-            "ELASTICSEARCH_HOSTS", [f"http://127.0.0.1:{elasticsearch_port()}"]
-        ),
+        # Every node of the local cluster by default, so the client fails over between them;
+        # the defaults are only worked out when ELASTICSEARCH_HOSTS is unset.
+        elasticsearch_hosts=env_list("ELASTICSEARCH_HOSTS", []) or local_elasticsearch_hosts(),
     )
 
 

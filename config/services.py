@@ -3,10 +3,17 @@
 Usage::
 
     python -m config.services up [SERVICE ...]     # start (installs what is missing)
+    python -m config.services up --es-nodes 2      # ... with a two-node Elasticsearch
     python -m config.services down [SERVICE ...]   # stop what this checkout started
     python -m config.services status               # what runs, where, and its log file
 
-SERVICE is one of: postgres, redis, elasticsearch, worker, beat (default: all of them).
+SERVICE is one of: postgres, redis, elasticsearch, worker, beat (default: all of them);
+``elasticsearch`` means every node of the local cluster, ``elasticsearch-2`` the second alone.
+
+Elasticsearch runs as one node by default. ``ELASTICSEARCH_NODES=2`` (or ``--es-nodes 2``)
+runs a two-node cluster: node 1 (master-eligible, HTTP 59200) and node 2 (data only, HTTP
+59201); see :class:`Elasticsearch` for why only one node is master-eligible and what that
+means when a node is lost.
 
 No Docker engine is needed. Every service is this project's own instance, bound to
 127.0.0.1 on a non-default port, with its data, logs and pid files under ``.var/`` (git
@@ -42,6 +49,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -587,26 +595,59 @@ class Redis(Service):
             raise ServiceError(f"Redis did not come up; its log says:\n{tail(self.logfile)}")
 
 
+ES_CLUSTER_NAME = "portal-local"
+# The nodes of a cluster start in parallel; they share one distribution, installed once.
+_ES_INSTALL_LOCK = threading.Lock()
+
+
 class Elasticsearch(Service):
-    name = "elasticsearch"
+    """One node of the local Elasticsearch cluster; ``ELASTICSEARCH_NODES`` says how many run.
+
+    One node (the default) runs with single-node discovery. Two nodes follow Elastic's
+    advice for two-node clusters: only node 1 is master-eligible, node 2 holds data
+    (``node.roles: [data, ingest]``). With two master-eligible nodes every election and
+    every cluster-state update would need both votes, so losing either node would stop the
+    cluster. Here the cluster survives losing node 2 (with ``SEARCH_INDEX_REPLICAS=1`` every
+    shard still has a copy on node 1, which takes over as primary), but losing node 1, the
+    only master, stops it until node 1 returns. A third, voting-only master-eligible node
+    would remove that limit; this manager does not run one.
+
+    Node N listens on the base HTTP and transport ports + N - 1. Node 1 keeps its config,
+    data, logs and pid file under ``.var/elasticsearch/``; node N under
+    ``.var/elasticsearch-N/``. All nodes run the one distribution under
+    ``.var/elasticsearch/dist``.
+    """
+
     process_marker = "org.elasticsearch"
 
-    def __init__(self) -> None:
+    def __init__(self, node: int = 1) -> None:
+        self.node = node
+        self.nodes = env.elasticsearch_nodes()
+        self.name = "elasticsearch" if node == 1 else f"elasticsearch-{node}"
         self.version = env.ELASTICSEARCH_VERSION
         self.home = VAR / "elasticsearch"
         self.dist = self.home / "dist" / f"elasticsearch-{self.version}"
-        self.conf = self.home / "config"
-        self.data = self.home / "data"
-        self.logs = self.home / "logs"
-        self.run_dir = self.home / "run"
+        self.node_home = self.home if node == 1 else VAR / self.name
+        self.conf = self.node_home / "config"
+        self.data = self.node_home / "data"
+        self.logs = self.node_home / "logs"
+        self.run_dir = self.node_home / "run"
+
+    @property
+    def node_name(self) -> str:
+        return f"{ES_CLUSTER_NAME}-{self.node}"
 
     @property
     def port(self) -> int:
-        return env.elasticsearch_port()
+        return env.elasticsearch_port() + self.node - 1
 
     @property
     def transport_port(self) -> int:
-        return env.env_int("ELASTICSEARCH_TRANSPORT_PORT", env.DEFAULT_ELASTICSEARCH_TRANSPORT_PORT)
+        return env.elasticsearch_transport_port() + self.node - 1
+
+    @property
+    def master_eligible(self) -> bool:
+        return self.node == 1
 
     @property
     def pidfile(self) -> Path:
@@ -614,7 +655,8 @@ class Elasticsearch(Service):
 
     @property
     def logfile(self) -> Path:
-        return self.logs / "portal.log"
+        # Elasticsearch names its main log after the cluster.
+        return self.logs / f"{ES_CLUSTER_NAME}.log"
 
     # -- installation ------------------------------------------------------------------
 
@@ -714,15 +756,47 @@ class Elasticsearch(Service):
             say("elasticsearch: the plugin changed; restart Elasticsearch to load it")
 
     def prepare(self) -> None:
-        ensure_service_user()
+        if self.node > self.nodes:
+            raise ServiceError(
+                f"{self.name}: ELASTICSEARCH_NODES={self.nodes}; set ELASTICSEARCH_NODES="
+                f"{self.node} (or pass --es-nodes {self.node}) to run node {self.node}"
+            )
+        if not self.master_eligible:
+            first = Elasticsearch(1)
+            if first.our_pid() is not None and first.discovery_type() == "single-node":
+                raise ServiceError(
+                    f"{self.name}: node 1 runs with single-node discovery and cannot be "
+                    "joined; restart it as part of the cluster with: ELASTICSEARCH_NODES="
+                    f"{self.nodes} python -m config.services restart elasticsearch"
+                )
         for path in (self.home, self.data, self.logs, self.run_dir, self.conf, RUN, LOG):
             path.mkdir(parents=True, exist_ok=True)
-        archive = self.download()
-        self.unpack(archive)
-        java_home = self.java_home()
-        self.install_plugin(java_home)
+        with _ES_INSTALL_LOCK:
+            ensure_service_user()
+            archive = self.download()
+            self.unpack(archive)
+            java_home = self.java_home()
+            self.install_plugin(java_home)
         self.write_config()
-        give_to_service_user(self.home)
+        give_to_service_user(*{self.home, self.node_home})
+
+    def discovery_settings(self) -> str:
+        """The elasticsearch.yml lines that make this node a single node or a cluster member."""
+        if self.nodes == 1:
+            return "discovery.type: single-node\n"
+        seeds = ", ".join(
+            f'"127.0.0.1:{env.elasticsearch_transport_port() + i}"' for i in range(self.nodes)
+        )
+        lines = f"discovery.seed_hosts: [{seeds}]\n"
+        if not self.master_eligible:
+            return lines + "node.roles: [data, ingest]\n"
+        # Node 1 is the only master-eligible node. A fresh cluster is bootstrapped with it as
+        # the sole voter; Elastic advises removing cluster.initial_master_nodes once the
+        # cluster has formed, so it is written only while node 1 has no cluster state yet
+        # (a data folder from single-node discovery is already bootstrapped the same way).
+        if not (self.data / "_state").exists():
+            lines += f"cluster.initial_master_nodes: [{self.node_name}]\n"
+        return lines
 
     def write_config(self) -> None:
         source = self.dist / "config"
@@ -739,15 +813,15 @@ class Elasticsearch(Service):
         (options / "heap.options").write_text(f"-Xms{ES_HEAP}\n-Xmx{ES_HEAP}\n")
         (self.conf / "elasticsearch.yml").write_text(
             "# Written by config/services.py on every `up`; edit there.\n"
-            "cluster.name: portal-local\n"
-            "node.name: portal-local-1\n"
+            f"cluster.name: {ES_CLUSTER_NAME}\n"
+            f"node.name: {self.node_name}\n"
             f"path.data: {self.data}\n"
             f"path.logs: {self.logs}\n"
             "network.host: 127.0.0.1\n"
             f"http.port: {self.port}\n"
             f"transport.port: {self.transport_port}\n"
-            "discovery.type: single-node\n"
-            "xpack.security.enabled: false\n"
+            + self.discovery_settings()
+            + "xpack.security.enabled: false\n"
             # A nearly full developer disk must not turn the index read-only.
             "cluster.routing.allocation.disk.threshold_enabled: false\n"
             "action.destructive_requires_name: true\n"
@@ -768,27 +842,68 @@ class Elasticsearch(Service):
                 "-p",
                 str(self.pidfile),
             ],
-            step="Elasticsearch start",
+            step=f"Elasticsearch start ({self.name})",
             as_service_user=True,
             timeout=300,
         )
-        say("elasticsearch: waiting for the cluster to report green or yellow ...")
+        if self.master_eligible:
+            say(f"{self.name}: waiting for the cluster to report green or yellow ...")
+        else:
+            say(f"{self.name}: waiting for it to join node 1's cluster ...")
         if not wait_until(self.cluster_ready, 180, 1.0):
             raise ServiceError(
-                f"Elasticsearch did not become healthy within 180s; its log ({self.logfile}) "
+                f"{self.name} did not become healthy within 180s; its log ({self.logfile}) "
                 f"ends with:\n{tail(self.logfile)}"
             )
 
-    def cluster_ready(self) -> bool:
-        url = f"http://127.0.0.1:{self.port}/_cluster/health?wait_for_status=yellow&timeout=5s"
+    def get_json(self, path: str, timeout: float = 10) -> dict | None:
+        """GET a JSON document from this node's HTTP port; None on any failure."""
+        url = f"http://127.0.0.1:{self.port}{path}"
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                return json.load(response).get("status") in {"green", "yellow"}
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                return json.load(response)
         except (OSError, urllib.error.URLError, ValueError):
+            return None
+
+    def cluster_ready(self) -> bool:
+        """The node belongs to a cluster with an elected master whose health is green or yellow."""
+        health = self.get_json("/_cluster/health?wait_for_status=yellow&timeout=5s")
+        return bool(health) and health.get("status") in {"green", "yellow"}
+
+    def answering(self) -> bool:
+        """The node answers HTTP, even while it has no master to join."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=5):
+                return True
+        except urllib.error.HTTPError:
+            return True  # an answer (this distribution has no handler for GET /)
+        except (OSError, ValueError):
             return False
 
+    def discovery_type(self) -> str | None:
+        info = self.get_json("/_nodes/_local/settings?filter_path=nodes.*.settings.discovery")
+        for node in ((info or {}).get("nodes") or {}).values():
+            return node.get("settings", {}).get("discovery", {}).get("type", "multi-node")
+        return None
+
     def healthy(self) -> bool:
-        return self.our_pid() is not None and self.cluster_ready()
+        # Answering is enough: a data node whose master is down is alive and rejoins by
+        # itself once the master returns; restarting it would not help.
+        return self.our_pid() is not None and self.answering()
+
+    def status(self) -> Status:
+        row = super().status()
+        if row.running:
+            role = "master-eligible" if self.master_eligible else "data only"
+            health = self.get_json("/_cluster/health?master_timeout=2s", timeout=5)
+            if health and "status" in health:
+                cluster = f"cluster {health['status']}, {health['number_of_nodes']} node(s)"
+                several = health["number_of_nodes"] > 1
+            else:
+                cluster = "no elected master: node 1 is down or unreachable"
+                several = True
+            row.note = f"{role}; {cluster}" if several or self.nodes > 1 else cluster
+        return row
 
     def stop(self, pid: int) -> None:
         stop_pid(pid, self.name, grace=60)
@@ -882,6 +997,17 @@ class Beat(CeleryProcess):
         ]
 
 
+def elasticsearch_nodes() -> list[Elasticsearch]:
+    """Every configured node, and any other node this checkout still runs (so ``down`` stops
+    a second node even after ELASTICSEARCH_NODES went back to 1)."""
+    configured = env.elasticsearch_nodes()
+    nodes = [Elasticsearch(n) for n in range(1, env.MAX_ELASTICSEARCH_NODES + 1)]
+    return [node for node in nodes if node.node <= configured or node.our_pid() is not None]
+
+
+# Node N of the cluster alone ("elasticsearch" means every node).
+NODE_NAMES = {f"elasticsearch-{n}": n for n in range(2, env.MAX_ELASTICSEARCH_NODES + 1)}
+
 SERVICES: dict[str, Callable[[], Service]] = {
     "postgres": Postgres,
     "redis": Redis,
@@ -893,18 +1019,55 @@ SERVICES: dict[str, Callable[[], Service]] = {
 
 def select(names: Iterable[str]) -> list[Service]:
     chosen = list(names) or list(SERVICES)
-    unknown = [n for n in chosen if n not in SERVICES]
+    unknown = [n for n in chosen if n not in SERVICES and n not in NODE_NAMES]
     if unknown:
         raise ServiceError(
-            f"unknown service(s): {', '.join(unknown)}; known: {', '.join(SERVICES)}"
+            f"unknown service(s): {', '.join(unknown)}; "
+            f"known: {', '.join([*SERVICES, *NODE_NAMES])}"
         )
-    return [SERVICES[n]() for n in SERVICES if n in chosen]
+    selected: list[Service] = []
+    for name, factory in SERVICES.items():
+        if name == "elasticsearch" and name in chosen:
+            selected.extend(elasticsearch_nodes())
+        elif name == "elasticsearch":
+            selected.extend(Elasticsearch(n) for key, n in NODE_NAMES.items() if key in chosen)
+        elif name in chosen:
+            selected.append(factory())
+    return selected
 
 
 def up(names: Iterable[str] = ()) -> None:
     """Start the named services (all by default), installing what is missing."""
-    for service in select(names):
-        service.up()
+    services = select(names)
+    nodes = [s for s in services if isinstance(s, Elasticsearch)]
+    for service in services:
+        if service not in nodes:
+            service.up()
+        elif service is nodes[0]:
+            up_together(nodes)
+
+
+def up_together(services: list[Service]) -> None:
+    """Bring several services up at once (the Elasticsearch nodes: each JVM takes tens of
+    seconds to start, and a data node keeps retrying until the master is there)."""
+    if len(services) == 1:
+        services[0].up()
+        return
+    errors: list[ServiceError] = []
+
+    def bring_up(service: Service) -> None:
+        try:
+            service.up()
+        except ServiceError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bring_up, args=(s,), name=s.name) for s in services]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise ServiceError("\n".join(str(e) for e in errors))
 
 
 def down(names: Iterable[str] = ()) -> None:
@@ -928,9 +1091,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("action", choices=["up", "down", "status", "restart"])
     parser.add_argument(
-        "services", nargs="*", help=f"services to act on (default: all): {', '.join(SERVICES)}"
+        "services",
+        nargs="*",
+        help=(
+            f"services to act on (default: all): {', '.join(SERVICES)}; 'elasticsearch' "
+            f"means every node, {', '.join(NODE_NAMES)} one node alone"
+        ),
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--es-nodes",
+        type=int,
+        choices=range(1, env.MAX_ELASTICSEARCH_NODES + 1),
+        metavar="N",
+        help=(
+            "Elasticsearch nodes to run: 1 (single node, the default) or 2 (node 1 "
+            "master-eligible, node 2 data only, on the next ports); the same as "
+            "ELASTICSEARCH_NODES=N, which the worker and beat started here inherit. "
+            "down and status always include every node that runs"
+        ),
+    )
+    # Intermixed: options may come between the action and the services.
+    args = parser.parse_intermixed_args(argv)
+    if args.es_nodes is not None:
+        os.environ["ELASTICSEARCH_NODES"] = str(args.es_nodes)
     try:
         if args.action in {"down", "restart"}:
             down(args.services)
@@ -938,12 +1121,12 @@ def main(argv: list[str] | None = None) -> int:
             up(args.services)
         if args.action == "status":
             rows = status(args.services)
-            print(f"{'service':<14} {'state':<8} {'pid':>8}  {'address':<16} log")
+            print(f"{'service':<16} {'state':<8} {'pid':>8}  {'address':<16} log")
             for row in rows:
                 state = "running" if row.running else "stopped"
                 pid = str(row.pid) if row.pid else "-"
                 note = f"  ({row.note})" if row.note else ""
-                print(f"{row.name:<14} {state:<8} {pid:>8}  {row.address:<16} {row.log}{note}")
+                print(f"{row.name:<16} {state:<8} {pid:>8}  {row.address:<16} {row.log}{note}")
             return 0 if all(r.running for r in rows) else 3
     except ServiceError as exc:
         print(f"[services] ERROR: {exc}", file=sys.stderr, flush=True)
