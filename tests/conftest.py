@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,21 @@ from config.services import WORKER_QUEUES, celery_worker_argv
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+def run_services(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run the real services manager (``python -m config.services ARGS``) in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "config.services", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 15.0, interval: float = 0.1):
@@ -39,13 +55,31 @@ def wait_for(predicate: Callable[[], object], timeout: float = 15.0, interval: f
 
 
 class WorkerProcess:
-    """A real Celery worker subprocess bound to the test database and broker."""
+    """A real Celery worker subprocess bound to the test database and broker.
 
-    def __init__(self, db_name: str) -> None:
+    ``name`` tells workers apart (hostname, log and beat schedule files); ``env_extra`` is
+    added to its environment (e.g. ``ELASTICSEARCH_HOSTS`` for a scratch cluster).
+    """
+
+    # The session's worker (the ``celery_worker`` fixture), once started: a test that needs a
+    # worker of its own on the same broker stops it meanwhile.
+    session: WorkerProcess | None = None
+
+    def __init__(
+        self, db_name: str, *, name: str = "test", env_extra: dict[str, str] | None = None
+    ) -> None:
         self.db_name = db_name
+        self.name = name
+        self.env_extra = dict(env_extra or {})
         self.proc: subprocess.Popen[bytes] | None = None
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.logfile = ARTIFACTS / "celery-worker.log"
+        suffix = "" if name == "test" else f"-{name}"
+        self.logfile = ARTIFACTS / f"celery-worker{suffix}.log"
+        self.schedule = ARTIFACTS / f"celerybeat-schedule{suffix}"
+
+    @property
+    def hostname(self) -> str:
+        return f"{self.name}-{os.getpid()}"
 
     def env(self) -> dict[str, str]:
         environment = dict(os.environ)
@@ -55,13 +89,17 @@ class WorkerProcess:
             SEARCH_INDEX_PREFIX=settings.SEARCH_INDEX_PREFIX,
             CELERY_TASK_ALWAYS_EAGER="0",
         )
+        environment.update(self.env_extra)
         return environment
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def start(self) -> None:
         log = self.logfile.open("ab")
         self.proc = subprocess.Popen(
             celery_worker_argv(
-                hostname=f"test-{os.getpid()}",
+                hostname=self.hostname,
                 concurrency=4,
                 extra=[
                     "--without-gossip",
@@ -69,7 +107,7 @@ class WorkerProcess:
                     # Embedded beat: the outbox sweeper runs as it does in production.
                     "--beat",
                     "--schedule",
-                    str(ARTIFACTS / "celerybeat-schedule"),
+                    str(self.schedule),
                 ],
             ),
             cwd=ROOT,
@@ -87,7 +125,7 @@ class WorkerProcess:
 
         if self.proc is None or self.proc.poll() is not None:
             raise RuntimeError(f"celery worker exited; see {self.logfile}")
-        replies = app.control.ping(timeout=0.5, destination=[f"test-{os.getpid()}@{_host()}"])
+        replies = app.control.ping(timeout=0.5, destination=[f"{self.hostname}@{_host()}"])
         return bool(replies)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
@@ -122,7 +160,9 @@ def celery_worker(django_db_setup, django_db_blocker) -> Iterator[WorkerProcess]
     db_name = settings.DATABASES["default"]["NAME"]
     worker = WorkerProcess(db_name)
     worker.start()
+    WorkerProcess.session = worker
     yield worker
+    WorkerProcess.session = None
     worker.stop()
 
 
