@@ -38,4 +38,6 @@ USER portal
 
 EXPOSE 8000
 
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+# gunicorn.conf.py (in /app, the working directory) sizes the workers from the CPU count.
+ENV WEB_BIND=0.0.0.0:8000
+CMD ["gunicorn", "config.wsgi"]

@@ -26,7 +26,7 @@ services: install
 run: services
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
-	$(PY) -m gunicorn config.wsgi --bind 127.0.0.1:8000 --workers 3 --access-logfile -
+	$(PY) -m gunicorn config.wsgi  # settings: gunicorn.conf.py (127.0.0.1:8000, workers from the CPU count)
 
 lint: install
 	$(PY) -m ruff check .

@@ -269,6 +269,9 @@ class Server:
             SEARCH_API_RATE_LIMIT="1000000000/60",
             LOG_LEVEL="WARNING",
             PYTHONUNBUFFERED="1",
+            # gunicorn.conf.py (the production settings) applies, with the sizes given on
+            # the command line; no access log (its cost is the logging setup's, not search's).
+            WEB_ACCESS_LOG="",
         )
         return environment
 

@@ -63,3 +63,42 @@ def test_healthz_is_always_ok(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def _gunicorn_settings(**env: str) -> dict[str, object]:
+    """gunicorn's effective settings from gunicorn.conf.py under ``env``."""
+    code = (
+        "from gunicorn.app.wsgiapp import WSGIApplication\n"
+        "import json, sys\n"
+        "sys.argv = ['gunicorn', 'config.wsgi']\n"
+        "app = WSGIApplication()\n"
+        "c = app.cfg\n"
+        "print(json.dumps({'workers': c.workers, 'threads': c.threads, 'bind': c.bind,"
+        " 'worker_class': c.worker_class_str, 'preload': c.preload_app,"
+        " 'max_requests': c.max_requests, 'accesslog': c.accesslog}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_gunicorn_config_is_sized_from_the_cpu_count_and_overridable():
+    cores = os.cpu_count() or 1
+    default = _gunicorn_settings()
+    assert default["workers"] == cores + 1
+    assert default["worker_class"] == "gthread" and default["threads"] == 4
+    assert default["bind"] == ["127.0.0.1:8000"]
+    assert default["preload"] is True and default["max_requests"] > 0
+    assert default["accesslog"] == "-"
+    custom = _gunicorn_settings(
+        GUNICORN_WORKERS="7", GUNICORN_THREADS="2", WEB_BIND="0.0.0.0:9000", WEB_ACCESS_LOG=""
+    )
+    assert (custom["workers"], custom["threads"]) == (7, 2)
+    assert custom["bind"] == ["0.0.0.0:9000"] and custom["accesslog"] is None
