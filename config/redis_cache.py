@@ -58,3 +58,12 @@ def write_client(backend: Any = None) -> Any:
     if not isinstance(inner, django_redis.RedisCacheClient):
         raise TypeError(f"{backend!r} is not a Redis cache")
     return inner.get_client(write=True)
+
+
+def decode(raw: bytes, backend: Any = None) -> Any:
+    """A value read with :func:`write_client`, decoded as the cache backend stores values."""
+    if backend is None:
+        from django.core.cache import caches
+
+        backend = caches["default"]
+    return backend._cache._serializer.loads(raw)

@@ -23,6 +23,7 @@ from typing import Any
 
 from django.core.cache import cache
 
+from config.redis_cache import decode
 from search import freshness
 from search.params import SearchParams
 
@@ -48,29 +49,54 @@ def _trip(exc: Exception) -> None:
     _down_until = time.monotonic() + BREAKER_SECONDS
 
 
-def key(
-    index: str, params: SearchParams, facet_names: list[str], variants: Sequence[str] = ()
-) -> str | None:
-    """The cache key for this search's summary, or None when the cache cannot be used.
-
-    ``variants`` are the query's synonym expansions: an editor's synonym change alters what
-    the query matches without an index write, so it must change the key as well."""
-    if not _available():
-        return None
-    try:
-        generation = freshness.cache_generation()
-    except Exception as exc:
-        _trip(exc)
-        return None
-    if generation is None:
-        return None  # an index write is in progress: count live
+def _digest(params: SearchParams, facet_names: list[str], variants: Sequence[str]) -> str:
     payload = json.dumps(
         [VERSION, params.cache_key_parts(), facet_names, list(variants)],
         sort_keys=True,
         ensure_ascii=True,
     )
-    digest = hashlib.sha256(payload.encode()).hexdigest()[:32]
-    return f"facets:{index}:{generation}:{digest}"
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+_generation_seen: int | None = None  # the last generation this process saw: a good guess
+
+
+def lookup(
+    index: str, params: SearchParams, facet_names: list[str], variants: Sequence[str] = ()
+) -> tuple[str | None, dict[str, Any] | None]:
+    """This search's cache key (None: the cache cannot be used now) and its cached summary.
+
+    ``variants`` are the query's synonym expansions: an editor's synonym change alters what
+    the query matches without an index write, so it must change the key as well.
+
+    The generation changes far less often than searches come, so the entry under the
+    generation this process saw last is fetched in the same round trip as the current
+    generation; only when the generation has moved does it take a second one."""
+    global _generation_seen
+    if not _available():
+        return None, None
+    digest = _digest(params, facet_names, variants)
+    guess = _generation_seen
+    try:
+        generation, raw = freshness.snapshot(
+            None if guess is None else f"facets:{index}:{guess}:{digest}"
+        )
+    except Exception as exc:
+        _trip(exc)
+        return None, None
+    if generation is None:
+        return None, None  # an index write is in progress: count live
+    _generation_seen = generation
+    cache_key = f"facets:{index}:{generation}:{digest}"
+    if generation != guess:
+        return cache_key, get(cache_key)
+    if raw is None:
+        return cache_key, None
+    try:
+        return cache_key, decode(raw)
+    except Exception as exc:  # an unreadable entry: compute it again
+        logger.warning("facet cache: unreadable entry %s (%s)", cache_key, exc)
+        return cache_key, None
 
 
 def get(cache_key: str) -> dict[str, Any] | None:

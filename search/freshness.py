@@ -49,15 +49,22 @@ def current_generation() -> int | None:
 def cache_generation() -> int | None:
     """The generation to key cached counts with, or None when they must not be used because
     an index write is in progress (it may already be visible). Raises when Redis fails."""
-    pipe = write_client(cache).pipeline(transaction=True)  # one atomic snapshot of both
+    return snapshot()[0]
+
+
+def snapshot(also_get: str | None = None) -> tuple[int | None, bytes | None]:
+    """:func:`cache_generation` and, in the same atomic round trip, the raw value of the
+    cache key ``also_get`` (a guess at the key the caller will need)."""
+    pipe = write_client(cache).pipeline(transaction=True)
     pipe.get(cache.make_and_validate_key(GENERATION_KEY))
     pipe.zcount(cache.make_and_validate_key(WRITING_KEY), time.time(), "+inf")
-    value, writers = pipe.execute()
+    if also_get is not None:
+        pipe.get(cache.make_and_validate_key(also_get))
+    value, writers, *extra = pipe.execute()
     if writers:
-        return None
-    if value is None:
-        return current_generation()
-    return int(value)
+        return None, None
+    generation = current_generation() if value is None else int(value)
+    return generation, (extra[0] if extra else None)
 
 
 def bump_generation() -> None:

@@ -552,11 +552,13 @@ def _hits_body(
     return body
 
 
-def summary_key(params: SearchParams, specs: list[FacetSpec]) -> str | None:
-    """The summary-cache key of a search (None: don't cache)."""
+def cached_summary(
+    params: SearchParams, specs: list[FacetSpec]
+) -> tuple[str | None, dict[str, Any] | None]:
+    """The summary-cache key of a search (None: don't cache) and its cached summary."""
     free = split_query(params.q)[0]
     variants = curation.expansions(free) if free else []
-    return facet_cache.key(live_index(), params, [s.name for s in specs], variants)
+    return facet_cache.lookup(live_index(), params, [s.name for s in specs], variants)
 
 
 def _typo_tolerant(q: str) -> bool:
@@ -597,13 +599,11 @@ def search(params: SearchParams | str, *, with_facets: bool = True) -> SearchRes
     key = None
     lock = False
     if specs:
-        key = summary_key(params, specs)
-        if key is not None:
-            summary = facet_cache.get(key)
-            if summary is None:
-                lock = facet_cache.lock(key)
-                if not lock:
-                    summary = facet_cache.wait_for(key)
+        key, summary = cached_summary(params, specs)
+        if key is not None and summary is None:
+            lock = facet_cache.lock(key)
+            if not lock:
+                summary = facet_cache.wait_for(key)
     cached = summary is not None
     try:
         if summary is not None:
@@ -805,8 +805,7 @@ def _search_is_fuzzy(params: SearchParams, index: str, clauses: dict[str, dict[s
     if not _typo_tolerant(params.q):
         return False
     specs = sidebar_facets(dict(params.filters))
-    key = summary_key(params, specs)
-    summary = facet_cache.get(key) if key else None
+    _, summary = cached_summary(params, specs)
     if summary is not None:
         return bool(summary["fuzzy"])
 

@@ -267,6 +267,20 @@ def test_no_cached_counts_while_a_write_may_already_be_visible(client, catalog):
     redis_client.delete(key)
 
 
+def test_a_cached_search_reads_redis_in_one_round_trip(client, catalog, monkeypatch):
+    api(client, q="vim")
+    assert api(client, q="vim")[1]["facets_cached"] is True
+    snapshots, gets = [], []
+    real_snapshot, real_get = freshness.snapshot, facet_cache.get
+    monkeypatch.setattr(freshness, "snapshot", lambda *a: snapshots.append(a) or real_snapshot(*a))
+    monkeypatch.setattr(facet_cache, "get", lambda k: gets.append(k) or real_get(k))
+    assert api(client, q="vim")[1]["facets_cached"] is True
+    assert len(snapshots) == 1 and gets == []  # generation and entry in one pipeline
+    freshness.bump_generation()
+    assert api(client, q="vim")[1]["facets_cached"] is False  # the guess missed: recomputed
+    assert len(snapshots) == 2 and len(gets) == 1
+
+
 def test_search_works_uncached_when_redis_is_down(client, catalog, monkeypatch, caplog):
     dead = RedisCache("redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 0.2}})
     monkeypatch.setattr(facet_cache, "cache", dead)
