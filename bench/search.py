@@ -11,11 +11,17 @@
 3. For each concurrency, for a fixed duration (after a short unrecorded warm-up), a closed
    loop of threads with keep-alive HTTP connections measures:
 
-   * ``portal/search/warm``: ``/api/search`` after the whole mix ran once (facets cached);
+   * ``portal/search/warm``: ``/api/search`` after the whole mix ran twice (summaries and
+     pages of hits cached);
+   * ``portal/search/warm-counts``: the same on a second web app with
+     ``SEARCH_PAGE_CACHE=0`` (counts cached, every page of hits from Elasticsearch); its
+     rows are in ``extra_rows`` (the ``rows`` schema has no such cache value);
    * ``portal/search/cold``: ``/api/search`` with the index generation bumped in Redis
-     before every request (``search.freshness.bump_generation()``), so every request
-     computes its facet counts;
-   * ``portal/suggest``: ``/api/suggest`` with prefixes of package names;
+     before every request (``search.freshness.bump_generation()``), so nothing cached is
+     used;
+   * ``portal/suggest/warm`` and ``/cold``: ``/api/suggest`` with prefixes of package
+     names, after every prefix was asked once (answers cached per index generation), and
+     with the generation bumped before every request (every answer from Elasticsearch);
    * ``pg_ilike`` and ``pg_fts``: the same searches (text, filters, sort, page, total and
      every facet the portal shows) in PostgreSQL, through psycopg2 connection pools in this
      process, against a copy of the catalog tables in ``bench_pg``
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import http.client
 import json
 import math
@@ -230,6 +237,7 @@ class Server:
     source_db: str
     logfile: Path
     app_dir: Path = ROOT
+    extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
@@ -273,6 +281,7 @@ class Server:
             # the command line; no access log (its cost is the logging setup's, not search's).
             WEB_ACCESS_LOG="",
         )
+        environment.update(self.extra_env)
         return environment
 
     def start(self, timeout: float = 90) -> None:
@@ -673,15 +682,16 @@ def targets(rows: list[dict[str, Any]], ratio_rows: list[dict[str, Any]]) -> lis
                 "met": warm8["p95_ms"] <= TARGET_WARM_P95_MS,
             }
         )
-    sug8 = find("suggest", "none", 8)
-    if sug8 and sug8["p95_ms"] is not None:
-        out.append(
-            {
-                "target": f"suggest p95 <= {TARGET_SUGGEST_P95_MS:.0f} ms (c=8)",
-                "measured": f"{sug8['p95_ms']:.1f} ms",
-                "met": sug8["p95_ms"] <= TARGET_SUGGEST_P95_MS,
-            }
-        )
+    for cache_state in ("warm", "cold"):
+        sug8 = find("suggest", cache_state, 8)
+        if sug8 and sug8["p95_ms"] is not None:
+            out.append(
+                {
+                    "target": f"suggest p95 <= {TARGET_SUGGEST_P95_MS:.0f} ms ({cache_state}, c=8)",
+                    "measured": f"{sug8['p95_ms']:.1f} ms",
+                    "met": sug8["p95_ms"] <= TARGET_SUGGEST_P95_MS,
+                }
+            )
     for r in ratio_rows:
         if r["ratio"] is not None:
             out.append(
@@ -692,6 +702,17 @@ def targets(rows: list[dict[str, Any]], ratio_rows: list[dict[str, Any]]) -> lis
                 }
             )
     return out
+
+
+RESULT_COLUMNS = ["system", "endpoint", "cache", "concurrency", "p50_ms", "p95_ms", "p99_ms"]
+
+
+def results_table(rows: list[dict[str, Any]]) -> str:
+    headers = ["system", "endpoint", "cache", "concurrency", "p50 ms", "p95 ms", "p99 ms"]
+    return table(
+        [*headers, "req/s", "errors"],
+        [[r[k] for k in RESULT_COLUMNS] + [r["rps"], r["errors"]] for r in rows],
+    )
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -708,11 +729,16 @@ def markdown(report: dict[str, Any]) -> str:
         f"* **portal**: `/api/search` and `/api/suggest` of the web app ({meta['server']},"
         " `DJANGO_DEBUG=0`) on Elasticsearch (index "
         f"`{meta['index']}`, {meta['documents']:,} documents). *warm*: every search of the"
-        " mix ran twice before (facet counts come from the Redis facet cache, and the hits"
-        " query without aggregations from Elasticsearch's shard request cache; highlighting"
-        " and fetching still run); *cold*: the index generation is bumped in Redis before"
-        " every request, so every request computes its facet counts (and is not served from"
-        " the request cache, which the service uses only for requests without aggregations).",
+        " mix ran twice before, so its summary (facet counts, total) and its page of hits"
+        " come from the Redis cache (`SEARCH_PAGE_CACHE`, on by default), as for repeated"
+        " searches on a live site between two index writes; *warm-counts* (table below):"
+        " the same with the page cache off, so the counts come from the cache and every page"
+        " of hits from Elasticsearch (its shard request cache skips the query phase;"
+        " fetching and highlighting still run); *cold*: the index generation is bumped in"
+        " Redis before every request, so nothing cached is used: every request computes its"
+        " facet counts, total and hits. Autocomplete: *warm* after every prefix was asked"
+        " once (answers kept per index generation), *cold* with the generation bumped before"
+        " every request.",
         "* **pg_ilike**: `name/summary/description ILIKE '%word%'` for each word (pg_trgm GIN"
         " indexes), relevance = `reverse_dependency_count`; **pg_fts**: a weighted `tsvector`"
         " (GIN), `websearch_to_tsquery('english')`, `ts_rank`. Both compute the same page of"
@@ -726,32 +752,17 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Results",
         "",
-        table(
+        results_table(rows),
+        *(
             [
-                "system",
-                "endpoint",
-                "cache",
-                "concurrency",
-                "p50 ms",
-                "p95 ms",
-                "p99 ms",
-                "req/s",
-                "errors",
-            ],
-            [
-                [
-                    r["system"],
-                    r["endpoint"],
-                    r["cache"],
-                    r["concurrency"],
-                    r["p50_ms"],
-                    r["p95_ms"],
-                    r["p99_ms"],
-                    r["rps"],
-                    r["errors"],
-                ]
-                for r in rows
-            ],
+                "",
+                "Warm with the page cache off (*warm-counts*: facet counts and totals from the"
+                " cache, every page of hits from Elasticsearch):",
+                "",
+                results_table(report["extra_rows"]),
+            ]
+            if report.get("extra_rows")
+            else []
         ),
         "",
         "## Portal throughput vs the best PostgreSQL baseline",
@@ -994,8 +1005,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        default="warm,cold,suggest,pg_ilike,pg_fts",
-        help="phases to run (default: all of warm,cold,suggest,pg_ilike,pg_fts)",
+        default="warm,warm_counts,cold,suggest,pg_ilike,pg_fts",
+        help="phases to run (default: all of warm,warm_counts,cold,suggest,pg_ilike,pg_fts;"
+        " warm_counts is warm with the page cache off, on a second web app)",
     )
     parser.add_argument("--queries", type=int, default=600, help="searches in the mix")
     parser.add_argument("--prefixes", type=int, default=500, help="autocomplete prefixes")
@@ -1074,7 +1086,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not args.levels or min(args.levels) < 1:
         parser.error("--concurrency needs positive integers")
     args.phases = [p.strip() for p in args.only.split(",") if p.strip()]
-    unknown = set(args.phases) - {"warm", "cold", "suggest", "pg_ilike", "pg_fts"}
+    unknown = set(args.phases) - {"warm", "warm_counts", "cold", "suggest", "pg_ilike", "pg_fts"}
     if unknown:
         parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
     if args.queries < 1 or args.prefixes < 1:
@@ -1134,6 +1146,7 @@ def main(argv: list[str] | None = None) -> int:
     redis = redis_client(args.cache_prefix)
     gen_key = generation_key(args.cache_prefix)
     rows: list[dict[str, Any]] = []
+    extra_rows: list[dict[str, Any]] = []  # variants outside the rows' schema (warm-counts)
     details: list[dict[str, Any]] = []
     notes: list[str] = []
 
@@ -1152,7 +1165,7 @@ def main(argv: list[str] | None = None) -> int:
             "concurrency": c,
             **summarize(outcome, wall),
         }
-        rows.append(row)
+        (rows if phase.cache in {"warm", "cold", "none"} else extra_rows).append(row)
         detail: dict[str, Any] = {
             **row,
             "requests": len(outcome.latencies_ms),
@@ -1181,6 +1194,29 @@ def main(argv: list[str] | None = None) -> int:
                 f"The machine was not idle when the run started ({quiet['busy_cores']}"
                 " cores busy with other work)."
             )
+
+    def measure_warm(phase: Phase, meter: CpuMeter) -> None:
+        last_fill = 0.0
+        for c in args.levels:
+            if time.monotonic() - last_fill > FACET_TTL / 2:
+                say("warming the caches: every search of the mix, twice ...")
+                fill = prefill(args.port, search_paths)
+                last_fill = time.monotonic()
+                say(f"... {fill['seconds']} s, {fill['errors']} errors")
+                if fill["errors"]:
+                    notes.append(f"warm-up pass errors: {fill['error_samples']}")
+            meter.start()
+            outcome, wall = run_load(
+                c,
+                args.duration,
+                lambda: Client(args.port),
+                http_work(search_paths, parse=True),
+                len(search_paths),
+                args.warmup,
+                close_state=lambda s: s.close(),
+            )
+            record(phase, c, outcome, wall, meter.stop())
+
     relevance: dict[str, Any] = {}
     portal_phases = {"warm", "cold", "suggest"} & set(args.phases)
     try:
@@ -1202,38 +1238,18 @@ def main(argv: list[str] | None = None) -> int:
             # First requests of each worker: imports, connections, per-process caches.
             run_load_once(args.port, suggest_paths[:50] + search_paths[:20], args.workers * 2)
             if "warm" in args.phases:
-                phase = Phase("portal", "search", "warm")
-                last_fill = 0.0
-                for c in args.levels:
-                    if time.monotonic() - last_fill > FACET_TTL / 2:
-                        say("warming the caches: every search of the mix, twice ...")
-                        fill = prefill(args.port, search_paths)
-                        last_fill = time.monotonic()
-                        say(f"... {fill['seconds']} s, {fill['errors']} errors")
-                        if fill["errors"]:
-                            notes.append(f"warm-up pass errors: {fill['error_samples']}")
-                    meter.start()
-                    outcome, wall = run_load(
-                        c,
-                        args.duration,
-                        lambda: Client(args.port),
-                        http_work(search_paths, parse=True),
-                        len(search_paths),
-                        args.warmup,
-                        close_state=lambda s: s.close(),
-                    )
-                    record(phase, c, outcome, wall, meter.stop())
+                measure_warm(Phase("portal", "search", "warm"), meter)
+
+            def make_cold() -> Any:
+                client = Client(args.port)
+                client.redis = redis_client(args.cache_prefix)
+                return client
+
+            def bump(client: Any, i: int) -> None:
+                client.redis.incr(gen_key)
+
             if "cold" in args.phases:
                 phase = Phase("portal", "search", "cold")
-
-                def make_cold() -> Any:
-                    client = Client(args.port)
-                    client.redis = redis_client(args.cache_prefix)
-                    return client
-
-                def bump(client: Any, i: int) -> None:
-                    client.redis.incr(gen_key)
-
                 for c in args.levels:
                     redis.setnx(gen_key, 1)
                     meter.start()
@@ -1249,19 +1265,27 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     record(phase, c, outcome, wall, meter.stop())
             if "suggest" in args.phases:
-                phase = Phase("portal", "suggest", "none")
-                for c in args.levels:
-                    meter.start()
-                    outcome, wall = run_load(
-                        c,
-                        args.duration,
-                        lambda: Client(args.port),
-                        http_work(suggest_paths, parse=False),
-                        len(suggest_paths),
-                        args.warmup,
-                        close_state=lambda s: s.close(),
-                    )
-                    record(phase, c, outcome, wall, meter.stop())
+                # warm: every prefix answered once before (suggestions cached per index
+                # generation); cold: the generation bumped before every request.
+                for cache_state in ("warm", "cold"):
+                    phase = Phase("portal", "suggest", cache_state)
+                    for c in args.levels:
+                        if cache_state == "warm":
+                            run_load_once(args.port, suggest_paths, 4)
+                        else:
+                            redis.setnx(gen_key, 1)
+                        meter.start()
+                        outcome, wall = run_load(
+                            c,
+                            args.duration,
+                            make_cold if cache_state == "cold" else (lambda: Client(args.port)),
+                            http_work(suggest_paths, parse=False),
+                            len(suggest_paths),
+                            args.warmup,
+                            close_state=lambda s: s.close(),
+                            before=bump if cache_state == "cold" else None,
+                        )
+                        record(phase, c, outcome, wall, meter.stop())
     finally:
         server.stop()
         if args.cache_prefix != "portal":
@@ -1274,6 +1298,29 @@ def main(argv: list[str] | None = None) -> int:
                     f"deleted {deleted} keys of the benchmark's cache namespace"
                     f" {args.cache_prefix!r}"
                 )
+
+    if "warm_counts" in args.phases:
+        # The same warm measurement with the page cache off: counts from the cache, every
+        # page of hits from Elasticsearch (what "warm" measured before the page cache).
+        counts_server = dataclasses.replace(
+            server,
+            extra_env={"SEARCH_PAGE_CACHE": "0"},
+            logfile=RESULTS / f"{args.output}.counts.gunicorn.log",
+            proc=None,
+        )
+        say("starting a second web app with SEARCH_PAGE_CACHE=0")
+        counts_server.start()
+        try:
+            run_load_once(args.port, search_paths[:20], args.workers * 2)
+            measure_warm(
+                Phase("portal", "search", "warm-counts"),
+                CpuMeter(counts_server.proc.pid if counts_server.proc else None),
+            )
+        finally:
+            counts_server.stop()
+            with contextlib.suppress(Exception):
+                for key in redis.scan_iter(match=f"{args.cache_prefix}:*", count=1000):
+                    redis.delete(key)
 
     from psycopg2.pool import ThreadedConnectionPool
 
@@ -1316,6 +1363,7 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(f"No before/after table: cannot read {args.compare} ({exc}).")
     report = {
         "rows": rows,
+        "extra_rows": extra_rows,
         "ratios": ratio_rows,
         "targets": target_rows,
         "details": details,

@@ -176,6 +176,9 @@ SEARCH_INDEX_PREFIX = env.env_str("SEARCH_INDEX_PREFIX", "portal")
 SEARCH_INDEX_SHARDS = env.env_int("SEARCH_INDEX_SHARDS", 1)
 SEARCH_INDEX_REPLICAS = env.env_int("SEARCH_INDEX_REPLICAS", 0)
 SEARCH_INDEX_REFRESH_INTERVAL = env.env_str("SEARCH_INDEX_REFRESH_INTERVAL", "1s")
+# Keep pages of hits in Redis with the facet counts (same key, same generation: exactly as
+# fresh); off, every search asks Elasticsearch for its page of hits.
+SEARCH_PAGE_CACHE = env.env_bool("SEARCH_PAGE_CACHE", True)
 # Per client address on /api/*: "requests/seconds"; "0" switches it off (benchmarks).
 SEARCH_API_RATE_LIMIT = env.env_str("SEARCH_API_RATE_LIMIT", "300/60")
 

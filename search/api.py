@@ -89,6 +89,7 @@ def search(request: HttpRequest) -> JsonResponse:
             "next_cursor": result.next_cursor,
             "did_you_mean": result.suggestion,
             "facets_cached": result.facets_cached,
+            "hits_cached": result.hits_cached,
             "hits": [
                 {
                     "id": h.id,

@@ -18,7 +18,8 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
@@ -61,42 +62,91 @@ def _digest(params: SearchParams, facet_names: list[str], variants: Sequence[str
 _generation_seen: int | None = None  # the last generation this process saw: a good guess
 
 
+@dataclass
+class Cached:
+    """What :func:`lookup` found: the summary key (None: the cache cannot be used now), the
+    summary, and the page of hits (under :func:`page_key`), each None when not cached."""
+
+    key: str | None = None
+    summary: dict[str, Any] | None = None
+    page: dict[str, Any] | None = None
+
+
+def page_key(summary_key: str, page: str) -> str:
+    """Where one page of a search's hits is kept: under its summary's key (same index, same
+    generation), so it is exactly as fresh as the counts."""
+    return f"{summary_key}:page:{hashlib.sha256(page.encode()).hexdigest()[:16]}"
+
+
 def lookup(
-    index: str, params: SearchParams, facet_names: list[str], variants: Sequence[str] = ()
-) -> tuple[str | None, dict[str, Any] | None]:
-    """This search's cache key (None: the cache cannot be used now) and its cached summary.
+    index: str,
+    params: SearchParams,
+    facet_names: list[str],
+    variants: Sequence[str] = (),
+    page: str | None = None,
+) -> Cached:
+    """This search's cache key, its cached summary and (if ``page`` describes the page
+    wanted) its cached page of hits.
 
     ``variants`` are the query's synonym expansions: an editor's synonym change alters what
-    the query matches without an index write, so it must change the key as well.
+    the query matches without an index write, so it must change the key as well."""
+    digest = _digest(params, facet_names, variants)
 
-    The generation changes far less often than searches come, so the entry under the
-    generation this process saw last is fetched in the same round trip as the current
+    def keys(generation: int) -> list[str]:
+        summary_key = f"facets:{index}:{generation}:{digest}"
+        return [summary_key] + ([page_key(summary_key, page)] if page is not None else [])
+
+    wanted, values = _fetch(keys)
+    if wanted is None:
+        return Cached()
+    return Cached(wanted[0], values[0], values[1] if page is not None else None)
+
+
+def lookup_value(index: str, name: str) -> tuple[str | None, Any]:
+    """Another value kept per index generation (autocomplete suggestions): its key (None:
+    the cache cannot be used now) and its cached value, or None."""
+    digest = hashlib.sha256(name.encode()).hexdigest()[:32]
+    wanted, values = _fetch(lambda generation: [f"values:{index}:{generation}:{digest}"])
+    if wanted is None:
+        return None, None
+    return wanted[0], values[0]
+
+
+def _fetch(keys: Callable[[int], list[str]]) -> tuple[list[str] | None, list[Any]]:
+    """The keys for the current generation and their values (None for a missing one); no
+    keys when the cache cannot be used (an index write in progress, Redis unreachable).
+
+    The generation changes far less often than searches come, so the entries under the
+    generation this process saw last are fetched in the same round trip as the current
     generation; only when the generation has moved does it take a second one."""
     global _generation_seen
     if not _available():
-        return None, None
-    digest = _digest(params, facet_names, variants)
+        return None, []
     guess = _generation_seen
     try:
-        generation, raw = freshness.snapshot(
-            None if guess is None else f"facets:{index}:{guess}:{digest}"
-        )
+        generation, raw = freshness.snapshot(keys(guess) if guess is not None else ())
     except Exception as exc:
         _trip(exc)
-        return None, None
+        return None, []
     if generation is None:
-        return None, None  # an index write is in progress: count live
+        return None, []  # an index write is in progress: compute live
     _generation_seen = generation
-    cache_key = f"facets:{index}:{generation}:{digest}"
+    wanted = keys(generation)
     if generation != guess:
-        return cache_key, get(cache_key)
-    if raw is None:
-        return cache_key, None
-    try:
-        return cache_key, decode(raw)
-    except Exception as exc:  # an unreadable entry: compute it again
-        logger.warning("facet cache: unreadable entry %s (%s)", cache_key, exc)
-        return cache_key, None
+        try:
+            found = cache.get_many(wanted)
+        except Exception as exc:
+            _trip(exc)
+            return None, []
+        return wanted, [found.get(k) for k in wanted]
+    values = []
+    for key, value in zip(wanted, raw, strict=True):
+        try:
+            values.append(decode(value) if value is not None else None)
+        except Exception as exc:  # an unreadable entry: compute it again
+            logger.warning("facet cache: unreadable entry %s (%s)", key, exc)
+            values.append(None)
+    return wanted, values
 
 
 def get(cache_key: str) -> dict[str, Any] | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from django.core.cache import cache
@@ -52,19 +52,19 @@ def cache_generation() -> int | None:
     return snapshot()[0]
 
 
-def snapshot(also_get: str | None = None) -> tuple[int | None, bytes | None]:
-    """:func:`cache_generation` and, in the same atomic round trip, the raw value of the
-    cache key ``also_get`` (a guess at the key the caller will need)."""
+def snapshot(also_get: Sequence[str] = ()) -> tuple[int | None, list[bytes | None]]:
+    """:func:`cache_generation` and, in the same atomic round trip, the raw values of the
+    cache keys ``also_get`` (guesses at the keys the caller will need)."""
     pipe = write_client(cache).pipeline(transaction=True)
     pipe.get(cache.make_and_validate_key(GENERATION_KEY))
     pipe.zcount(cache.make_and_validate_key(WRITING_KEY), time.time(), "+inf")
-    if also_get is not None:
-        pipe.get(cache.make_and_validate_key(also_get))
+    for key in also_get:
+        pipe.get(cache.make_and_validate_key(key))
     value, writers, *extra = pipe.execute()
     if writers:
-        return None, None
+        return None, []
     generation = current_generation() if value is None else int(value)
-    return generation, (extra[0] if extra else None)
+    return generation, extra
 
 
 def bump_generation() -> None:

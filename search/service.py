@@ -19,12 +19,14 @@ The HTML views and the JSON API both call :func:`search`, :func:`suggest` and
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from elasticsearch import (
@@ -38,6 +40,7 @@ from elasticsearch import (
 )
 
 from search import curation, facet_cache
+from search.facet_cache import Cached
 from search.facets import FacetSpec, case_insensitive_regex, facet_spec, sidebar_facets
 from search.indices import client, indices_behind, read_alias
 from search.params import InvalidSearch, SearchParams, encode_cursor
@@ -126,6 +129,7 @@ class SearchResult:
     facets: list[Facet]
     took_ms: int
     facets_cached: bool = False
+    hits_cached: bool = False  # the page came from the cache (took_ms is then 0)
     suggestion: str | None = None
     next_cursor: str | None = None
 
@@ -552,13 +556,17 @@ def _hits_body(
     return body
 
 
-def cached_summary(
-    params: SearchParams, specs: list[FacetSpec]
-) -> tuple[str | None, dict[str, Any] | None]:
-    """The summary-cache key of a search (None: don't cache) and its cached summary."""
+def cached(params: SearchParams, specs: list[FacetSpec], page: str | None = None) -> Cached:
+    """What the cache holds for this search (see :func:`search.facet_cache.lookup`)."""
     free = split_query(params.q)[0]
     variants = curation.expansions(free) if free else []
-    return facet_cache.lookup(live_index(), params, [s.name for s in specs], variants)
+    return facet_cache.lookup(live_index(), params, [s.name for s in specs], variants, page)
+
+
+def _page_spec(params: SearchParams) -> str:
+    """What, besides the query and filters, decides which hits a page holds."""
+    cursor = list(params.cursor) if params.cursor is not None else None
+    return json.dumps([params.sort, params.page, params.page_size, cursor], ensure_ascii=True)
 
 
 def _typo_tolerant(q: str) -> bool:
@@ -582,7 +590,9 @@ def search(params: SearchParams | str, *, with_facets: bool = True) -> SearchRes
     What a search's query and filters determine, whatever the page and sort (the facet
     counts, the total, whether typo tolerance was needed, the "did you mean" suggestion), is
     computed once per index generation and kept in the summary cache (``search.facet_cache``).
-    With it, a search is one Elasticsearch request for one page of hits.
+    With it, a search is one Elasticsearch request for one page of hits; and the page itself
+    is kept under the summary's key (``SEARCH_PAGE_CACHE``), so a repeated search is answered
+    from Redis alone, exactly as fresh as its counts.
 
     Typo tolerance is a fallback: the words are matched exactly first, and only when that
     finds fewer than ``FUZZY_BELOW`` hits does the search run again with a fuzzy clause (the
@@ -595,23 +605,31 @@ def search(params: SearchParams | str, *, with_facets: bool = True) -> SearchRes
     clauses = filter_clauses(params)
     specs = sidebar_facets(dict(params.filters)) if with_facets else []
 
-    summary: dict[str, Any] | None = None
-    key = None
+    found = Cached()
+    page = _page_spec(params) if settings.SEARCH_PAGE_CACHE else None
     lock = False
     if specs:
-        key, summary = cached_summary(params, specs)
-        if key is not None and summary is None:
-            lock = facet_cache.lock(key)
+        found = cached(params, specs, page)
+        if found.key is not None and found.summary is None:
+            lock = facet_cache.lock(found.key)
             if not lock:
-                summary = facet_cache.wait_for(key)
-    cached = summary is not None
+                found.summary = facet_cache.wait_for(found.key)
+    key, summary = found.key, found.summary
+    hits_cached = found.page is not None and summary is not None
     try:
-        if summary is not None:
+        if hits_cached:
+            response = found.page
+        elif summary is not None:
             response = _run(index, _hits_body(params, clauses, fuzzy=summary["fuzzy"], count=False))
         else:
             response, summary = _search_and_summarise(params, index, clauses, specs)
             if key and lock:
                 facet_cache.put(key, summary)
+        if key and page is not None and not hits_cached:
+            facet_cache.put(
+                facet_cache.page_key(key, page),
+                {"hits": {"hits": response["hits"]["hits"]}, "took": response.get("took", 0)},
+            )
     finally:
         if key and lock:
             facet_cache.unlock(key)
@@ -623,8 +641,9 @@ def search(params: SearchParams | str, *, with_facets: bool = True) -> SearchRes
         total=summary["total"],
         hits=[_hit(h) for h in raw_hits],
         facets=read_facets(specs, params, summary["aggs"]),
-        took_ms=response.get("took", 0),
-        facets_cached=cached,
+        took_ms=0 if hits_cached else response.get("took", 0),
+        facets_cached=found.summary is not None,
+        hits_cached=hits_cached,
         suggestion=summary["suggestion"] if first_page else None,
     )
     if len(raw_hits) == params.page_size and raw_hits and "sort" in raw_hits[-1]:
@@ -758,13 +777,20 @@ def suggest(prefix: str, limit: int = 8) -> list[dict[str, Any]]:
         },
         "sort": [{"_score": "desc"}, {"name.raw": "asc"}],
     }
-    # Autocomplete requests repeat a lot (everyone types "f", "fi", "fir"): let Elasticsearch's
-    # shard request cache answer the repeats until the index next changes.
+    # Autocomplete requests repeat a lot (everyone types "f", "fi", "fir"): the answers are
+    # kept per index generation in Redis (as fresh as the facet counts), and Elasticsearch's
+    # shard request cache answers repeats the Redis cache cannot (a write in progress).
+    key, suggestions = facet_cache.lookup_value(live_index(), f"suggest:{limit}:{prefix.lower()}")
+    if suggestions is not None:
+        return suggestions
     response = _guard(lambda: _es().search(index=index, body=body, request_cache=True))
-    return [
+    suggestions = [
         {"name": h["_source"]["name"], "summary": h["_source"].get("summary", "")}
         for h in response["hits"]["hits"]
     ]
+    if key is not None:
+        facet_cache.put(key, suggestions)
+    return suggestions
 
 
 def facet_values(
@@ -805,7 +831,7 @@ def _search_is_fuzzy(params: SearchParams, index: str, clauses: dict[str, dict[s
     if not _typo_tolerant(params.q):
         return False
     specs = sidebar_facets(dict(params.filters))
-    _, summary = cached_summary(params, specs)
+    summary = cached(params, specs).summary
     if summary is not None:
         return bool(summary["fuzzy"])
 

@@ -267,18 +267,34 @@ def test_no_cached_counts_while_a_write_may_already_be_visible(client, catalog):
     redis_client.delete(key)
 
 
-def test_a_cached_search_reads_redis_in_one_round_trip(client, catalog, monkeypatch):
+def test_a_repeated_search_is_one_redis_round_trip_and_no_engine_call(client, catalog, monkeypatch):
     api(client, q="vim")
-    assert api(client, q="vim")[1]["facets_cached"] is True
-    snapshots, gets = [], []
-    real_snapshot, real_get = freshness.snapshot, facet_cache.get
+    assert api(client, q="vim")[1]["hits_cached"] is True
+    snapshots, engine = [], []
+    real_snapshot, real_run = freshness.snapshot, service._run
     monkeypatch.setattr(freshness, "snapshot", lambda *a: snapshots.append(a) or real_snapshot(*a))
-    monkeypatch.setattr(facet_cache, "get", lambda k: gets.append(k) or real_get(k))
-    assert api(client, q="vim")[1]["facets_cached"] is True
-    assert len(snapshots) == 1 and gets == []  # generation and entry in one pipeline
+    monkeypatch.setattr(service, "_run", lambda *a: engine.append(a) or real_run(*a))
+    body = api(client, q="vim")[1]
+    assert body["facets_cached"] and body["hits_cached"] and body["took_ms"] == 0
+    assert names(body)[:2] == ["vim", "vim-gtk3"]
+    assert len(snapshots) == 1 and engine == []  # generation, counts and page: one pipeline
+    # Another page of the same search: counts from the cache, hits from the engine once.
+    second = api(client, q="vim", page=2, page_size=1)[1]
+    assert second["facets_cached"] and not second["hits_cached"] and len(engine) == 1
+    assert names(second) == ["vim-gtk3"]
+    assert api(client, q="vim", page=2, page_size=1)[1]["hits_cached"] is True
+    # A new generation: nothing cached is used.
     freshness.bump_generation()
-    assert api(client, q="vim")[1]["facets_cached"] is False  # the guess missed: recomputed
-    assert len(snapshots) == 2 and len(gets) == 1
+    body = api(client, q="vim")[1]
+    assert not body["facets_cached"] and not body["hits_cached"]
+    assert names(body)[:2] == ["vim", "vim-gtk3"]
+
+
+def test_page_cache_can_be_switched_off(client, catalog, settings):
+    settings.SEARCH_PAGE_CACHE = False
+    api(client, q="vim")
+    body = api(client, q="vim")[1]
+    assert body["facets_cached"] is True and body["hits_cached"] is False
 
 
 def test_search_works_uncached_when_redis_is_down(client, catalog, monkeypatch, caplog):
@@ -354,6 +370,27 @@ def test_suggest(client, catalog):
     found = [s["name"] for s in response.json()["suggestions"]]
     assert found[:2] == ["vim", "vim-gtk3"] or set(found[:3]) >= {"vim", "vim-gtk3"}
     assert client.get("/api/suggest", {"q": ""}).json()["suggestions"] == []
+
+
+def test_suggestions_are_cached_until_an_edit_is_searchable(client, catalog, monkeypatch):
+    def suggest(prefix):
+        return [s["name"] for s in client.get("/api/suggest", {"q": prefix}).json()["suggestions"]]
+
+    first = suggest("zyg")
+    assert first == []
+    engine = []
+    real_run = service._es
+
+    def counting_es():
+        engine.append(1)
+        return real_run()
+
+    monkeypatch.setattr(service, "_es", counting_es)
+    assert suggest("ZYG") == [] and engine == []  # from the cache (case does not matter)
+    make_package("zygote-tool", section="devel", summary="a new package")
+    writer.process_outbox()  # searchable now: the cached answer must not be served
+    assert suggest("zyg") == ["zygote-tool"] and len(engine) == 1
+    assert suggest("zyg") == ["zygote-tool"] and len(engine) == 1
 
 
 # ------------------------------------------------------------------------------- bad input
