@@ -39,6 +39,7 @@ from search.indices import read_alias
 from search.models import Promotion
 from tests.conftest import ROOT
 from tests.helpers import change_form_data, make_package
+from tests.integration.support import wait_until_indexed
 
 pytestmark = [pytest.mark.integration]
 PRIMARY = DEFAULT_DB_ALIAS
@@ -108,6 +109,10 @@ def replica(stand_in, monkeypatch) -> Iterator[None]:
     yield
     curation.reset()
     facets._tag_cache = (0.0, [])
+    # Drain the outbox of this test's writes before pytest-django flushes the primary: a
+    # worker transaction still open on the tables can deadlock with the flush's TRUNCATE.
+    writer.process_outbox()
+    wait_until_indexed(timeout=30)
     tables = ", ".join(m._meta.db_table for m in (Promotion, Package, Maintainer, Section))
     with connections[REPLICA].cursor() as cursor:
         cursor.execute(f"TRUNCATE {tables} CASCADE")
