@@ -1,7 +1,7 @@
 """Failover: a two-node Elasticsearch cluster loses a node while searches and edits go on.
 
 The test starts a scratch cluster of its own with the real services manager
-(``ELASTICSEARCH_NODES=2``, HTTP ports 59220/59221, transport 59320/59321, data under
+(``ELASTICSEARCH_NODES=2``, HTTP ports 29220/29221, transport 29320/29321, data under
 ``.var/test-cluster``), so the services the rest of the suite and other people use are not
 touched. Node 1 is master-eligible, node 2 holds data only.
 
@@ -42,8 +42,11 @@ from tests.integration.support import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-HTTP_PORT = 59220
-TRANSPORT_PORT = 59320
+# Below Linux's ephemeral port range (32768-60999): a port inside it can be taken, as the
+# source port of any outgoing connection the test run has open, when the cluster starts
+# (seen once in CI: node 1 could not bind its transport port).
+HTTP_PORT = 29220
+TRANSPORT_PORT = 29320
 HOSTS = [f"http://127.0.0.1:{HTTP_PORT}", f"http://127.0.0.1:{HTTP_PORT + 1}"]
 VAR = ROOT / ".var" / "test-cluster"
 NODE_1, NODE_2 = "portal-local-1", "portal-local-2"

@@ -19,11 +19,13 @@ from tests.conftest import ROOT, run_services, wait_for
 
 pytestmark = pytest.mark.integration
 
+# Below Linux's ephemeral port range (32768-60999), so no outgoing connection of the test
+# run can be holding one of them when the scratch services start.
 PORTS = {
-    "POSTGRES_PORT": "55442",
-    "REDIS_PORT": "56389",
-    "ELASTICSEARCH_PORT": "59210",
-    "ELASTICSEARCH_TRANSPORT_PORT": "59310",
+    "POSTGRES_PORT": "25442",
+    "REDIS_PORT": "26389",
+    "ELASTICSEARCH_PORT": "29210",
+    "ELASTICSEARCH_TRANSPORT_PORT": "29310",
 }
 
 
@@ -40,6 +42,7 @@ def scratch_services():
         **os.environ,
         **PORTS,
         "PATH": path,
+        "POSTGRES_DB": "portal",  # what the test connects to, whatever this session uses
         "PORTAL_VAR_DIR": str(var),
         "ES_HEAP_SIZE": "256m",
     }
