@@ -931,7 +931,7 @@ def chart(report: dict[str, Any], path: Path) -> Path | None:
             " (install it into the venv to get bench/results/search.png)"
         )
         return None
-    rows = report["rows"]
+    rows = report["rows"] + report.get("extra_rows", [])
     series: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         label = (
