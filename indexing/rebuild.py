@@ -144,6 +144,9 @@ def rebuild(
         # uses the cache while the swap is in flight).
         with freshness.writing():
             client.indices.update_aliases(actions=actions)
+            # Incremental writes sent to the new index since its last refresh (its refresh
+            # interval is the live one again) must be searchable before the generation moves.
+            client.indices.refresh(index=name)
     except Exception:
         # Leave the live index untouched; drop the half-built one.
         with contextlib.suppress(Exception):
@@ -174,6 +177,7 @@ def rollback() -> str:
         ]
     with freshness.writing():
         indices.client().indices.update_aliases(actions=actions)
+        indices.client().indices.refresh(index=target)
     return target
 
 

@@ -5,10 +5,12 @@ Facet-count cache keys include the concrete index behind the read alias and the
 alone leaves a window: between the moment a write becomes visible (Elasticsearch refreshed)
 and the moment the generation moves on, a search would combine live hits with counts cached
 before the write. So every write that can become visible runs inside :func:`writing`, which
-registers it in Redis first; while any write is registered, :func:`cache_generation` returns
-None and searches neither read nor fill the cache. :func:`writing` moves the generation on
-*before* it unregisters, so a search that sees no write in progress also sees the
-generation of every write already visible. (The same idea as a sequence lock.)
+registers it in Redis first (or is not made); while any write is registered,
+:func:`cache_generation` returns None and searches neither read nor fill the cache.
+:func:`writing` moves the generation on *before* it unregisters, so a search that starts
+after a write became searchable never uses an entry cached before it. (The same idea as a
+sequence lock; a search already running when a write starts may still pair counts read
+just before it with hits fetched just after, as any concurrent read may.)
 
 Writers are registered in a sorted set with a deadline: a writer that dies without
 unregistering stops counting after ``WRITE_DEADLINE`` seconds.
@@ -30,7 +32,10 @@ logger = logging.getLogger(__name__)
 
 GENERATION_KEY = "search:generation"
 WRITING_KEY = "search:writing"
-WRITE_DEADLINE = 120.0  # seconds; longer than any one bulk write (their timeout is 60 s)
+# A registration stops counting at its deadline (a writer that died never unregisters). It
+# must outlive every cache entry made before the write (search.facet_cache.TTL, 300 s), so
+# that even a write whose generation bump failed can never bring an old entry back.
+WRITE_DEADLINE = 330.0
 
 
 def current_generation() -> int | None:
@@ -67,17 +72,23 @@ def snapshot(also_get: Sequence[str] = ()) -> tuple[int | None, list[bytes | Non
     return generation, extra
 
 
-def bump_generation() -> None:
-    """Invalidate every cached facet count (called after each visible index write)."""
+class WriteNotRegistered(RuntimeError):
+    """An index write could not be registered in Redis, so it was not made."""
+
+
+def bump_generation() -> bool:
+    """Invalidate every cached facet count (called after each visible index write); False
+    when Redis could not be told (logged)."""
     try:
         try:
             cache.incr(GENERATION_KEY)
         except ValueError:
             cache.add(GENERATION_KEY, 1, timeout=None)
             cache.incr(GENERATION_KEY)
+        return True
     except Exception as exc:
-        # If Redis is down nothing can be cached either; searches go uncached.
         logger.warning("facet cache: cannot bump the index generation (%s)", exc)
+        return False
 
 
 @contextmanager
@@ -97,15 +108,22 @@ def writing() -> Iterator[None]:
         pipe.execute()
         registered = True
     except Exception as exc:
-        # Without Redis no search can use the cache either.
-        logger.warning("facet cache: cannot register an index write (%s)", exc)
+        # Unregistered, the write could become visible while other processes still serve
+        # counts cached before it: do not write (the outbox keeps the work; it is retried).
+        raise WriteNotRegistered(
+            f"cannot register an index write in Redis ({exc}); the write is retried later"
+        ) from exc
     try:
         yield
     finally:
-        bump_generation()
-        if registered:
+        bumped = bump_generation()
+        if registered and bumped:
             try:
                 write_client(cache).zrem(key, token)
             except Exception as exc:
                 # It stops counting at its deadline.
                 logger.warning("facet cache: cannot unregister an index write (%s)", exc)
+        elif registered:
+            # The generation did not move: stay registered (searches keep off the cache)
+            # until the deadline, by which time every entry made before the write expired.
+            logger.warning("facet cache: generation not bumped; cache off until %s", key)

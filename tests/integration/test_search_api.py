@@ -267,6 +267,27 @@ def test_no_cached_counts_while_a_write_may_already_be_visible(client, catalog):
     redis_client.delete(key)
 
 
+def test_an_index_write_is_not_made_unregistered_nor_unregistered_unbumped(catalog, monkeypatch):
+    from django.core.cache import cache
+
+    def no_redis(*args):
+        raise ConnectionError("redis unreachable")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(freshness, "write_client", no_redis)
+        with pytest.raises(freshness.WriteNotRegistered), freshness.writing():
+            pytest.fail("the write ran although it could not be registered")
+    # A write whose generation bump failed stays registered: the cache stays off.
+    assert freshness.cache_generation() is not None
+    with monkeypatch.context() as patched:
+        patched.setattr(freshness, "bump_generation", lambda: False)
+        with freshness.writing():
+            pass
+    assert freshness.cache_generation() is None
+    cache.delete(freshness.WRITING_KEY)
+    assert freshness.cache_generation() is not None
+
+
 def test_a_repeated_search_is_one_redis_round_trip_and_no_engine_call(client, catalog, monkeypatch):
     api(client, q="vim")
     assert api(client, q="vim")[1]["hits_cached"] is True

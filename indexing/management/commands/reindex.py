@@ -11,6 +11,7 @@ from tqdm import tqdm
 from indexing import rebuild
 from indexing.status import record_rebuild
 from portal.models import Package
+from search import freshness
 
 
 class Command(BaseCommand):
@@ -68,7 +69,7 @@ class Command(BaseCommand):
                         else None
                     ),
                 )
-        except rebuild.RebuildError as exc:
+        except (rebuild.RebuildError, freshness.WriteNotRegistered) as exc:
             raise CommandError(str(exc)) from None
         except (ApiError, TransportError) as exc:
             raise CommandError(
