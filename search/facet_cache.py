@@ -157,9 +157,10 @@ def get(cache_key: str) -> dict[str, Any] | None:
         return None
 
 
-def put(cache_key: str, summary: dict[str, Any]) -> None:
+def put(cache_key: str, value: Any) -> None:
+    """Keep a summary, a page of hits or another per-generation value (TTL as backstop)."""
     try:
-        cache.set(cache_key, summary, TTL)
+        cache.set(cache_key, value, TTL)
     except Exception as exc:
         _trip(exc)
 

@@ -23,8 +23,9 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.utils.html import escape
@@ -76,6 +77,7 @@ SORT_CLAUSES: dict[str, list[Any]] = {
     "popularity": [{"popularity": "desc"}, {"name.raw": "asc"}],
     "size": [{"installed_size_kb": {"order": "asc", "missing": "_last"}}, {"name.raw": "asc"}],
 }
+T = TypeVar("T")
 FEW_HITS = 3  # fewer hits than this: offer "did you mean"
 FUZZY_BELOW = 5  # fewer exact hits than this: search again with typo tolerance
 
@@ -574,6 +576,18 @@ def _typo_tolerant(q: str) -> bool:
     return bool(q) and bool(split_query(q)[0])
 
 
+def _typo_fallback(q: str, run: Callable[[bool], tuple[int, T]]) -> tuple[bool, int, T]:
+    """Typo tolerance as a fallback: ``run(False)`` (exact words), and only when that finds
+    fewer than ``FUZZY_BELOW`` hits and ``q`` has free words, ``run(True)``, kept if it finds
+    more. ``run`` returns (hits found, anything); returns (fuzzy used, hits, that thing)."""
+    total, outcome = run(False)
+    if total < FUZZY_BELOW and _typo_tolerant(q):
+        fuzzy_total, fuzzy_outcome = run(True)
+        if fuzzy_total > total:
+            return True, fuzzy_total, fuzzy_outcome
+    return False, total, outcome
+
+
 def _run(index: str, body: dict[str, Any]) -> dict[str, Any]:
     # Without aggregations, a request is served from Elasticsearch's shard request cache until
     # the index next changes (the query phase is skipped; fetching and highlighting still
@@ -664,20 +678,15 @@ def _search_and_summarise(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Search without the summary cache: the response and the summary to cache."""
     aggs = _grouped_facet_aggregations(specs, params, clauses) if specs else None
-    fuzzy = False
-    body = _hits_body(params, clauses, fuzzy=False, count=True)
-    if aggs:
-        body["aggs"] = aggs
-    response = _run(index, body)
-    total = response["hits"]["total"]["value"]
-    if total < FUZZY_BELOW and _typo_tolerant(params.q):
-        body = _hits_body(params, clauses, fuzzy=True, count=True)
+
+    def run(fuzzy: bool) -> tuple[int, dict[str, Any]]:
+        body = _hits_body(params, clauses, fuzzy=fuzzy, count=True)
         if aggs:
             body["aggs"] = aggs
-        retry = _run(index, body)
-        if retry["hits"]["total"]["value"] > total:
-            response, fuzzy = retry, True
-            total = retry["hits"]["total"]["value"]
+        response = _run(index, body)
+        return response["hits"]["total"]["value"], response
+
+    fuzzy, total, response = _typo_fallback(params.q, run)
     suggestion = None
     if params.q and total < FEW_HITS:
         suggestion = did_you_mean(params, index, clauses, total)
@@ -755,6 +764,12 @@ def suggest(prefix: str, limit: int = 8) -> list[dict[str, Any]]:
     prefix = " ".join(prefix.split())[:100]
     if not prefix:
         return []
+    # Autocomplete requests repeat a lot (everyone types "f", "fi", "fir"): the answers are
+    # kept per index generation in Redis (as fresh as the facet counts), and Elasticsearch's
+    # shard request cache answers repeats the Redis cache cannot (a write in progress).
+    key, suggestions = facet_cache.lookup_value(live_index(), f"suggest:{limit}:{prefix.lower()}")
+    if suggestions is not None:
+        return suggestions
     index = read_alias()
     body = {
         "size": limit,
@@ -777,12 +792,6 @@ def suggest(prefix: str, limit: int = 8) -> list[dict[str, Any]]:
         },
         "sort": [{"_score": "desc"}, {"name.raw": "asc"}],
     }
-    # Autocomplete requests repeat a lot (everyone types "f", "fi", "fir"): the answers are
-    # kept per index generation in Redis (as fresh as the facet counts), and Elasticsearch's
-    # shard request cache answers repeats the Redis cache cannot (a write in progress).
-    key, suggestions = facet_cache.lookup_value(live_index(), f"suggest:{limit}:{prefix.lower()}")
-    if suggestions is not None:
-        return suggestions
     response = _guard(lambda: _es().search(index=index, body=body, request_cache=True))
     suggestions = [
         {"name": h["_source"]["name"], "summary": h["_source"].get("summary", "")}
@@ -835,14 +844,13 @@ def _search_is_fuzzy(params: SearchParams, index: str, clauses: dict[str, dict[s
     if summary is not None:
         return bool(summary["fuzzy"])
 
-    def count(fuzzy: bool) -> int:
+    def count(fuzzy: bool) -> tuple[int, None]:
         query = {
             "bool": {
                 "must": [ranked_query(params.q, fuzzy=fuzzy)],
                 "filter": list(clauses.values()),
             }
         }
-        return _guard(lambda: _es().count(index=index, body={"query": query}))["count"]
+        return _guard(lambda: _es().count(index=index, body={"query": query}))["count"], None
 
-    exact = count(False)
-    return exact < FUZZY_BELOW and count(True) > exact
+    return _typo_fallback(params.q, count)[0]
