@@ -933,9 +933,8 @@ class CeleryProcess(Service):
 WORKER_QUEUES = ("indexing", "maintenance", "celery")
 
 
-def celery_worker_argv(*, hostname: str, concurrency: int, extra: Iterable[str] = ()) -> list[str]:
-    """The command line of a Celery worker on the project's queues (the local services,
-    the tests and the benchmarks all start theirs with it)."""
+def celery_argv(program: str, *args: str) -> list[str]:
+    """``celery -A config <program> --loglevel INFO <args>``, run from the project."""
     return [
         sys.executable,
         "-m",
@@ -944,9 +943,18 @@ def celery_worker_argv(*, hostname: str, concurrency: int, extra: Iterable[str] 
         str(ROOT),
         "-A",
         "config",
-        "worker",
+        program,
         "--loglevel",
         "INFO",
+        *args,
+    ]
+
+
+def celery_worker_argv(*, hostname: str, concurrency: int, extra: Iterable[str] = ()) -> list[str]:
+    """The command line of a Celery worker on the project's queues (the local services,
+    the tests and the benchmarks all start theirs with it)."""
+    return celery_argv(
+        "worker",
         "--queues",
         env.env_str("CELERY_QUEUES", ",".join(WORKER_QUEUES)),
         "--concurrency",
@@ -954,7 +962,7 @@ def celery_worker_argv(*, hostname: str, concurrency: int, extra: Iterable[str] 
         "--hostname",
         f"{hostname}@%h",
         *extra,
-    ]
+    )
 
 
 class Worker(CeleryProcess):
@@ -976,17 +984,8 @@ class Beat(CeleryProcess):
     process_marker = "-A config beat"
 
     def command(self) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "celery",
-            "--workdir",
-            str(ROOT),
-            "-A",
-            "config",
+        return celery_argv(
             "beat",
-            "--loglevel",
-            "INFO",
             "--schedule",
             str(VAR / "celerybeat-schedule"),
             "--pidfile",
@@ -994,7 +993,7 @@ class Beat(CeleryProcess):
             "--logfile",
             str(self.logfile),
             "--detach",
-        ]
+        )
 
 
 def elasticsearch_nodes() -> list[Elasticsearch]:
