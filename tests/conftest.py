@@ -6,6 +6,8 @@ The README's test command starts PostgreSQL, Redis and Elasticsearch with
 * ``search_index``: a fresh test index (prefix ``test``) behind the read and write aliases.
 * ``celery_worker``: a real ``celery worker`` process, configured for the test database and
   the test broker, that tests can kill and restart (no eager mode).
+* the flush that empties the database after a ``transaction=True`` test is retried when
+  PostgreSQL aborts it as a deadlock victim (it can collide with that worker).
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import OperationalError
 
 from config.services import WORKER_QUEUES, celery_worker_argv
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
+DEADLOCK_DETECTED = "40P01"  # PostgreSQL's SQLSTATE for a deadlock victim
+FLUSH_ATTEMPTS = 5
 
 
 def run_services(
@@ -147,6 +152,37 @@ def _host() -> str:
     import socket
 
     return socket.gethostname()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_retries_deadlocks() -> Iterator[None]:
+    """Retry a test-database flush that PostgreSQL aborted as a deadlock victim.
+
+    After each ``transaction=True`` test, pytest-django empties the database with one
+    ``TRUNCATE`` of every table, which locks them one by one. The session's real worker
+    shares that database: if it is still indexing the test's last edits, it holds a lock on
+    one table and wants another that the ``TRUNCATE`` already holds, and PostgreSQL aborts
+    one of the two. A worker that loses retries its batch; here the flush does the same.
+    """
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        for attempt in range(1, FLUSH_ATTEMPTS + 1):
+            try:
+                return original(self, sql_list)
+            except OperationalError as exc:
+                if getattr(exc.__cause__, "pgcode", None) != DEADLOCK_DETECTED:
+                    raise
+                if attempt == FLUSH_ATTEMPTS:
+                    raise
+                time.sleep(0.2 * attempt)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(DatabaseOperations, "execute_sql_flush", execute_sql_flush)
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session")
