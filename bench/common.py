@@ -12,15 +12,14 @@ import contextlib
 import json
 import math
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from config.services import ForegroundWorker, purge_worker_queues
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -30,15 +29,23 @@ BENCH_ENV = {
     "POSTGRES_DB": "bench",
     "SEARCH_INDEX_PREFIX": "bench",
     "CACHE_KEY_PREFIX": "bench",
-    "CELERY_BROKER_URL": "redis://127.0.0.1:56379/4",
-    "REDIS_URL": "redis://127.0.0.1:56379/5",
+    # Redis databases 4 and 5 of the local server (REDIS_PORT), filled in by bench_env().
+    "CELERY_BROKER_URL": "redis://127.0.0.1:{redis_port}/4",
+    "REDIS_URL": "redis://127.0.0.1:{redis_port}/5",
 }
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 
+def bench_env() -> dict[str, str]:
+    """``BENCH_ENV`` for the local services as configured now (their ports)."""
+    from config.env import redis_port
+
+    return {key: value.format(redis_port=redis_port()) for key, value in BENCH_ENV.items()}
+
+
 def apply_env(overrides: dict[str, str] | None = None) -> None:
     """Default the benchmark environment (explicit overrides win over the caller's env)."""
-    for key, value in BENCH_ENV.items():
+    for key, value in bench_env().items():
         os.environ.setdefault(key, value)
     for key, value in (overrides or {}).items():
         os.environ[key] = value
@@ -48,7 +55,7 @@ def apply_env(overrides: dict[str, str] | None = None) -> None:
 def child_env(**overrides: str) -> dict[str, str]:
     """The environment for a subprocess (a worker, a reindex): ours plus ``overrides``."""
     environment = dict(os.environ)
-    for key, value in BENCH_ENV.items():
+    for key, value in bench_env().items():
         environment.setdefault(key, value)
     environment.update(overrides)
     environment.setdefault("PYTHONUNBUFFERED", "1")
@@ -205,77 +212,28 @@ def outbox_backlog() -> int:
 # --------------------------------------------------------------------------- worker
 
 
-class Worker:
-    """A Celery worker (with embedded beat) for the benchmark's database and broker, as a
-    subprocess in its own session; stopped (SIGTERM, then SIGKILL) by its own pid."""
+class Worker(ForegroundWorker):
+    """The benchmark's Celery worker (with embedded beat), on the benchmark's database and
+    broker; the queues are purged before it starts."""
 
     def __init__(self, logfile: Path, concurrency: int = 4) -> None:
-        self.logfile = logfile
-        self.concurrency = concurrency
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.hostname = f"bench-{os.getpid()}"
         self.tmp = tempfile.TemporaryDirectory(prefix="bench-beat-")
+        super().__init__(
+            hostname=f"bench-{os.getpid()}",
+            logfile=logfile,
+            schedule=Path(self.tmp.name) / "celerybeat-schedule",
+            env=child_env(CELERY_TASK_ALWAYS_EAGER="0"),
+            concurrency=concurrency,
+        )
 
     def start(self, timeout: float = 60) -> None:
-        from config.celery import app
-        from config.services import WORKER_QUEUES, celery_worker_argv
-
-        with app.connection_for_write() as conn:
-            for queue in WORKER_QUEUES:
-                with contextlib.suppress(Exception):
-                    conn.default_channel.queue_purge(queue)
-        self.logfile.parent.mkdir(parents=True, exist_ok=True)
-        with self.logfile.open("wb") as log:
-            self.proc = subprocess.Popen(
-                celery_worker_argv(
-                    hostname=self.hostname,
-                    concurrency=self.concurrency,
-                    extra=[
-                        "--without-gossip",
-                        "--without-mingle",
-                        "--beat",
-                        "--schedule",
-                        str(Path(self.tmp.name) / "celerybeat-schedule"),
-                    ],
-                ),
-                cwd=ROOT,
-                env=child_env(CELERY_TASK_ALWAYS_EAGER="0"),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while not self.ready():
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the Celery worker did not answer; see {self.logfile}")
-            time.sleep(0.5)
-
-    def ready(self) -> bool:
-        from config.celery import app
-
-        if self.proc is None or self.proc.poll() is not None:
-            raise RuntimeError(f"the Celery worker exited; see {self.logfile}")
-        destination = [f"{self.hostname}@{socket.gethostname()}"]
-        return bool(app.control.ping(timeout=0.5, destination=destination))
+        purge_worker_queues()
+        self.logfile.unlink(missing_ok=True)  # this run's log only
+        super().start(timeout)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=30)
+        super().stop()
         self.tmp.cleanup()
-
-    def __enter__(self) -> Worker:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 # --------------------------------------------------------------------------- reporting

@@ -13,7 +13,6 @@ The README's test command starts PostgreSQL, Redis and Elasticsearch with
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ import pytest
 from django.conf import settings
 from django.db import OperationalError
 
-from config.services import WORKER_QUEUES, celery_worker_argv
+from config.services import ForegroundWorker, purge_worker_queues
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -59,11 +58,12 @@ def wait_for(predicate: Callable[[], object], timeout: float = 15.0, interval: f
     pytest.fail(f"condition not met within {timeout}s (last value: {last!r})")
 
 
-class WorkerProcess:
-    """A real Celery worker subprocess bound to the test database and broker.
+class WorkerProcess(ForegroundWorker):
+    """The tests' real Celery worker, bound to the test database, broker and index prefix.
 
-    ``name`` tells workers apart (hostname, log and beat schedule files); ``env_extra`` is
-    added to its environment (e.g. ``ELASTICSEARCH_HOSTS`` for a scratch cluster).
+    ``name`` tells workers apart (hostname, log and beat schedule files under
+    tests/artifacts); ``env_extra`` is added to its environment (e.g. ``ELASTICSEARCH_HOSTS``
+    for a scratch cluster).
     """
 
     # The session's worker (the ``celery_worker`` fixture), once started: a test that needs a
@@ -73,85 +73,21 @@ class WorkerProcess:
     def __init__(
         self, db_name: str, *, name: str = "test", env_extra: dict[str, str] | None = None
     ) -> None:
-        self.db_name = db_name
-        self.name = name
-        self.env_extra = dict(env_extra or {})
-        self.proc: subprocess.Popen[bytes] | None = None
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        suffix = "" if name == "test" else f"-{name}"
-        self.logfile = ARTIFACTS / f"celery-worker{suffix}.log"
-        self.schedule = ARTIFACTS / f"celerybeat-schedule{suffix}"
-
-    @property
-    def hostname(self) -> str:
-        return f"{self.name}-{os.getpid()}"
-
-    def env(self) -> dict[str, str]:
         environment = dict(os.environ)
         environment.update(
             DJANGO_SETTINGS_MODULE="config.test_settings",
-            POSTGRES_DB=self.db_name,
+            POSTGRES_DB=db_name,
             SEARCH_INDEX_PREFIX=settings.SEARCH_INDEX_PREFIX,
             CELERY_TASK_ALWAYS_EAGER="0",
         )
-        environment.update(self.env_extra)
-        return environment
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def start(self) -> None:
-        log = self.logfile.open("ab")
-        self.proc = subprocess.Popen(
-            celery_worker_argv(
-                hostname=self.hostname,
-                concurrency=4,
-                extra=[
-                    "--without-gossip",
-                    "--without-mingle",
-                    # Embedded beat: the outbox sweeper runs as it does in production.
-                    "--beat",
-                    "--schedule",
-                    str(self.schedule),
-                ],
-            ),
-            cwd=ROOT,
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+        environment.update(env_extra or {})
+        suffix = "" if name == "test" else f"-{name}"
+        super().__init__(
+            hostname=f"{name}-{os.getpid()}",
+            logfile=ARTIFACTS / f"celery-worker{suffix}.log",
+            schedule=ARTIFACTS / f"celerybeat-schedule{suffix}",
+            env=environment,
         )
-        log.close()
-        wait_for(self.ready, timeout=60, interval=0.5)
-
-    def ready(self) -> bool:
-        from config.celery import app
-
-        if self.proc is None or self.proc.poll() is not None:
-            raise RuntimeError(f"celery worker exited; see {self.logfile}")
-        replies = app.control.ping(timeout=0.5, destination=[f"{self.hostname}@{_host()}"])
-        return bool(replies)
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Kill the worker and its pool children (SIGKILL: no chance to ack or clean up)."""
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def _host() -> str:
-    import socket
-
-    return socket.gethostname()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -188,11 +124,7 @@ def _flush_retries_deadlocks() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker) -> Iterator[WorkerProcess]:
     """A real worker process for the whole session (tests needing one use transaction=True)."""
-    from config.celery import app
-
-    with app.connection_for_write() as conn:
-        for queue in WORKER_QUEUES:
-            conn.default_channel.queue_purge(queue)
+    purge_worker_queues()
     db_name = settings.DATABASES["default"]["NAME"]
     worker = WorkerProcess(db_name)
     worker.start()

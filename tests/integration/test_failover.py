@@ -138,17 +138,14 @@ def failover_worker(django_db_setup):
     to the shared single node through the same broker, is paused meanwhile)."""
     from django.conf import settings
 
-    from config.celery import app
-    from config.services import WORKER_QUEUES
+    from config.services import purge_worker_queues
 
     paused = WorkerProcess.session
     if paused is not None and paused.running():
         paused.stop()
     else:
         paused = None
-    with app.connection_for_write() as conn:
-        for queue in WORKER_QUEUES:
-            conn.default_channel.queue_purge(queue)
+    purge_worker_queues()
     worker = WorkerProcess(
         settings.DATABASES["default"]["NAME"],
         name="failover",
