@@ -10,6 +10,10 @@ so they also work on a full Elasticsearch distribution without the plugin).
 * ``package_name_nolib``: the same after dropping a leading ``lib``, so ``libssl3`` also
   gives ``ssl``.
 * ``name_prefix``: edge n-grams of the whole name, for autocomplete and prefix ranking.
+* ``name_part_prefix``: edge n-grams of the whole name and of each part between ``-``,
+  ``.`` and ``+`` (``vim-gtk3``: ``vim-gtk3 vim gtk3``), so
+  autocomplete finds ``firefox-esr`` from ``esr`` with one term lookup (a prefix query over
+  the name's terms costs several times more on short input).
 * ``english_text``: standard tokenizer, lowercase, ASCII folding, English possessive and
   stemming, for summaries and descriptions.
 """
@@ -18,17 +22,26 @@ from __future__ import annotations
 
 from elasticsearch.dsl import analyzer, char_filter, token_filter
 
-name_parts = token_filter(
-    "name_parts",
-    "word_delimiter_graph",
-    preserve_original=True,
-    split_on_numerics=True,
-    split_on_case_change=False,
-    generate_word_parts=True,
-    generate_number_parts=True,
-    catenate_words=False,
-    stem_english_possessive=False,
-)
+
+def _word_delimiter(name: str, *, split_on_numerics: bool):
+    """A name splitter: parts between ``-``, ``.`` and ``+`` (and, if asked, at letter/digit
+    boundaries), keeping the original name as a token too."""
+    return token_filter(
+        name,
+        "word_delimiter_graph",
+        preserve_original=True,
+        split_on_numerics=split_on_numerics,
+        split_on_case_change=False,
+        generate_word_parts=True,
+        generate_number_parts=True,
+        catenate_words=False,
+        stem_english_possessive=False,
+    )
+
+
+name_parts = _word_delimiter("name_parts", split_on_numerics=True)
+# For autocomplete: ``gtk3`` stays whole, so typing ``gtk3`` completes it.
+name_delimited_parts = _word_delimiter("name_delimited_parts", split_on_numerics=False)
 name_prefix_grams = token_filter("name_prefix_grams", "edge_ngram", min_gram=1, max_gram=24)
 english_possessive = token_filter("english_possessive", "stemmer", language="possessive_english")
 english_stemmer = token_filter("english_stemmer", "stemmer", language="english")
@@ -51,6 +64,14 @@ package_name_nolib = analyzer(
     filter=["lowercase", name_parts, "flatten_graph", "unique"],
 )
 name_prefix = analyzer("name_prefix", tokenizer="keyword", filter=["lowercase", name_prefix_grams])
+name_part_prefix = analyzer(
+    "name_part_prefix",
+    tokenizer="keyword",
+    filter=["lowercase", name_delimited_parts, "flatten_graph", name_prefix_grams, "unique"],
+)
+name_part_prefix_search = analyzer(
+    "name_part_prefix_search", tokenizer="whitespace", filter=["lowercase"]
+)
 name_prefix_search = analyzer("name_prefix_search", tokenizer="keyword", filter=["lowercase"])
 english_text = analyzer(
     "english_text",

@@ -44,6 +44,13 @@ class PackageDocument(Document):
                 analyzer=analysis.name_prefix,
                 search_analyzer=analysis.name_prefix_search,
             ),
+            # Autocomplete only: it matches on it, so no positions, frequencies or norms.
+            "part_prefix": fields.TextField(
+                analyzer=analysis.name_part_prefix,
+                search_analyzer=analysis.name_part_prefix_search,
+                index_options="docs",
+                norms=False,
+            ),
         },
     )
     version = fields.KeywordField(index=False)

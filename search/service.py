@@ -774,6 +774,7 @@ def suggest(prefix: str, limit: int = 8) -> list[dict[str, Any]]:
     body = {
         "size": limit,
         "_source": ["name", "summary"],
+        "track_total_hits": False,
         "query": {
             "function_score": {
                 "query": {
@@ -781,7 +782,8 @@ def suggest(prefix: str, limit: int = 8) -> list[dict[str, Any]]:
                         "should": [
                             {"term": {"name.raw": {"value": prefix.lower(), "boost": 50}}},
                             {"match": {"name.prefix": {"query": prefix, "boost": 5}}},
-                            {"match_bool_prefix": {"name": {"query": prefix}}},
+                            # Every typed word as a prefix of the name or of a part of it.
+                            {"match": {"name.part_prefix": {"query": prefix}}},
                         ],
                         "minimum_should_match": 1,
                     }

@@ -393,6 +393,16 @@ def test_suggest(client, catalog):
     assert client.get("/api/suggest", {"q": ""}).json()["suggestions"] == []
 
 
+def test_suggest_completes_any_part_of_a_name(client, catalog):
+    def suggest(prefix):
+        return [s["name"] for s in client.get("/api/suggest", {"q": prefix}).json()["suggestions"]]
+
+    assert "vim-gtk3" in suggest("gtk")  # a part after a hyphen
+    assert "vim-gtk3" in suggest("GTK3")
+    assert suggest("vim gt")[0] == "vim-gtk3"  # every typed word is a prefix of a part
+    assert suggest("im-gtk") == []  # parts are completed from their start only
+
+
 def test_suggestions_are_cached_until_an_edit_is_searchable(client, catalog, monkeypatch):
     def suggest(prefix):
         return [s["name"] for s in client.get("/api/suggest", {"q": prefix}).json()["suggestions"]]
