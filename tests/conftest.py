@@ -90,6 +90,35 @@ class WorkerProcess(ForegroundWorker):
         )
 
 
+# --------------------------------------------------------------------------- reporting
+
+# (test id, phase, innermost exception) of each failure, printed at the end of the run: a
+# failure's root cause (a deadlock under a "database couldn't be flushed", say) is often a
+# chained exception far above the summary, out of sight in a CI log's tail.
+_ROOT_CAUSES: list[tuple[str, str, str]] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed and call.excinfo is not None:
+        exc: BaseException = call.excinfo.value
+        seen = {id(exc)}
+        while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+            seen.add(id(inner))
+            exc = inner
+        message = " | ".join(line.strip() for line in str(exc).strip().splitlines()[:2])
+        _ROOT_CAUSES.append((item.nodeid, call.when, f"{type(exc).__name__}: {message[:300]}"))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _ROOT_CAUSES:
+        terminalreporter.section("root causes (innermost exception of each failure)")
+        for nodeid, when, cause in _ROOT_CAUSES:
+            terminalreporter.line(f"{nodeid} [{when}]: {cause}")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _flush_retries_deadlocks() -> Iterator[None]:
     """Retry a test-database flush that PostgreSQL aborted as a deadlock victim.
