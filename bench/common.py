@@ -226,7 +226,7 @@ class Worker(ForegroundWorker):
             concurrency=concurrency,
         )
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 120) -> None:
         purge_worker_queues()
         self.logfile.unlink(missing_ok=True)  # this run's log only
         super().start(timeout)

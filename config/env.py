@@ -10,13 +10,18 @@ agree.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-# Ports of the local services started by ``python -m config.services``.
-DEFAULT_POSTGRES_PORT = 55432
-DEFAULT_REDIS_PORT = 56379
-DEFAULT_ELASTICSEARCH_PORT = 59200
-DEFAULT_ELASTICSEARCH_TRANSPORT_PORT = 59300
+# Ports of the local services started by ``python -m config.services``: not the services'
+# usual ones (no clash with a server already on the machine), and below Linux's ephemeral
+# range (32768-60999), where any outgoing connection's local port could hold one while a
+# service (re)starts. The tests' scratch services use other ports below it.
+DEFAULT_POSTGRES_PORT = 25432
+DEFAULT_REDIS_PORT = 26379
+DEFAULT_ELASTICSEARCH_PORT = 29200
+DEFAULT_ELASTICSEARCH_TRANSPORT_PORT = 29300
 # How many Elasticsearch nodes the local services manager runs (ELASTICSEARCH_NODES): node N
 # listens on the base HTTP and transport ports + N - 1. Two at most: node 1 is the only
 # master-eligible node, the others hold data (see config/services.py).
@@ -34,15 +39,24 @@ def env_str(name: str, default: str) -> str:
     return value or default
 
 
-def env_int(name: str, default: int) -> int:
-    """Return the environment variable ``name`` as an int; fail with a clear message."""
+def _env_number(name: str, default: Any, cast: Callable[[str], Any], kind: str) -> Any:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        return int(raw)
+        return cast(raw)
     except ValueError:
-        raise SystemExit(f"Environment variable {name}={raw!r} must be an integer.") from None
+        raise SystemExit(f"Environment variable {name}={raw!r} must be {kind}.") from None
+
+
+def env_int(name: str, default: int) -> int:
+    """Return the environment variable ``name`` as an int; fail with a clear message."""
+    return _env_number(name, default, int, "an integer")
+
+
+def env_float(name: str, default: float) -> float:
+    """Return the environment variable ``name`` as a number; fail with a clear message."""
+    return _env_number(name, default, float, "a number")
 
 
 def env_bool(name: str, default: bool) -> bool:

@@ -11,8 +11,8 @@ SERVICE is one of: postgres, redis, elasticsearch, worker, beat (default: all of
 ``elasticsearch`` means every node of the local cluster, ``elasticsearch-2`` the second alone.
 
 Elasticsearch runs as one node by default. ``ELASTICSEARCH_NODES=2`` (or ``--es-nodes 2``)
-runs a two-node cluster: node 1 (master-eligible, HTTP 59200) and node 2 (data only, HTTP
-59201); see :class:`Elasticsearch` for why only one node is master-eligible and what that
+runs a two-node cluster: node 1 (master-eligible, HTTP 29200) and node 2 (data only, HTTP
+29201); see :class:`Elasticsearch` for why only one node is master-eligible and what that
 means when a node is lost.
 
 No Docker engine is needed. Every service is this project's own instance, bound to
@@ -1010,7 +1010,7 @@ class ForegroundWorker:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 120) -> None:
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
         self.schedule.parent.mkdir(parents=True, exist_ok=True)
         with self.logfile.open("ab") as log:

@@ -179,6 +179,9 @@ SEARCH_INDEX_REFRESH_INTERVAL = env.env_str("SEARCH_INDEX_REFRESH_INTERVAL", "1s
 # Keep pages of hits in Redis with the facet counts (same key, same generation: exactly as
 # fresh); off, every search asks Elasticsearch for its page of hits.
 SEARCH_PAGE_CACHE = env.env_bool("SEARCH_PAGE_CACHE", True)
+# Read-your-writes: how long an editor's next search may wait for their saved package to be
+# searchable (then it shows what the index has).
+SEARCH_EDITOR_WAIT_SECONDS = env.env_float("SEARCH_EDITOR_WAIT_SECONDS", 3.0)
 # Per client address on /api/*: "requests/seconds"; "0" switches it off (benchmarks).
 SEARCH_API_RATE_LIMIT = env.env_str("SEARCH_API_RATE_LIMIT", "300/60")
 

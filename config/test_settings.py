@@ -16,6 +16,16 @@ from config.settings import CONNECTIONS
 _redis_base = CONNECTIONS.redis_url.rsplit("/", 1)[0]
 CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", f"{_redis_base}/2")
 CACHES["default"]["LOCATION"] = os.environ.get("TEST_REDIS_URL", f"{_redis_base}/3")  # noqa: F405
+# The session's worker runs these settings: its beat must not flush the search query log, which
+# the analytics tests fill and flush themselves (it would take their entries mid-test).
+CELERY_BEAT_SCHEDULE = {
+    name: entry
+    for name, entry in CELERY_BEAT_SCHEDULE.items()  # noqa: F405
+    if name != "flush-search-query-log"
+}
+# A loaded CI machine can take more than the default 3 s to index an editor's save; the
+# read-your-writes test checks the wait, not its bound.
+SEARCH_EDITOR_WAIT_SECONDS = 15.0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests hammer the API from one address; the rate-limit test sets its own limit.
 SEARCH_API_RATE_LIMIT = "0"

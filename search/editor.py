@@ -10,11 +10,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from elasticsearch import ApiError, NotFoundError, TransportError
 
 from search.indices import client, read_alias
 
-VISIBILITY_TIMEOUT = 3.0
 # Session key: {package id: row version} an editor saved and has not yet seen in search.
 PENDING_SESSION_KEY = "search_pending_writes"
 
@@ -60,8 +60,11 @@ def visible(pairs: dict[int, int]) -> bool:
     return found["count"] >= len(pairs)
 
 
-def wait_until_visible(pairs: dict[int, int], timeout: float = VISIBILITY_TIMEOUT) -> bool:
-    """Wait until ``visible(pairs)`` (at most ``timeout`` seconds); return whether it is."""
+def wait_until_visible(pairs: dict[int, int], timeout: float | None = None) -> bool:
+    """Wait until ``visible(pairs)`` (at most ``timeout`` seconds, by default the setting
+    ``SEARCH_EDITOR_WAIT_SECONDS``); return whether it is."""
+    if timeout is None:
+        timeout = settings.SEARCH_EDITOR_WAIT_SECONDS
     deadline = time.monotonic() + timeout
     while True:
         try:

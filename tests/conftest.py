@@ -22,11 +22,16 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import OperationalError
+from hypothesis import settings as hypothesis_settings
 
 from config.services import ForegroundWorker, purge_worker_queues
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
+# HYPOTHESIS_PROFILE=ci (set by .ci/run): the property tests draw the same examples on every
+# run, so a failure in CI reproduces; elsewhere they draw new ones each run.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 DEADLOCK_DETECTED = "40P01"  # PostgreSQL's SQLSTATE for a deadlock victim
 FLUSH_ATTEMPTS = 5
 
@@ -47,15 +52,26 @@ def run_services(
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 15.0, interval: float = 0.1):
-    """Poll ``predicate`` until it returns something truthy; return it, or fail the test."""
+    """Poll ``predicate`` until it returns something truthy; return it, or fail the test.
+
+    A predicate that raises (a service still coming back, say) counts as not yet: the last
+    exception is reported if the time runs out.
+    """
     deadline = time.monotonic() + timeout
     last: object = None
+    error: Exception | None = None
     while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
+        try:
+            last = predicate()
+        except Exception as exc:
+            error, last = exc, None
+        else:
+            error = None
+            if last:
+                return last
         time.sleep(interval)
-    pytest.fail(f"condition not met within {timeout}s (last value: {last!r})")
+    detail = f"last error: {error!r}" if error is not None else f"last value: {last!r}"
+    pytest.fail(f"condition not met within {timeout}s ({detail})")
 
 
 class WorkerProcess(ForegroundWorker):
@@ -168,7 +184,7 @@ def search_index(settings) -> Iterator[str]:
     """A fresh, empty test index behind the test aliases; removed after the test."""
     from django.core.cache import cache
 
-    from search import freshness, indices, service
+    from search import curation, facets, freshness, indices, service
 
     assert settings.SEARCH_INDEX_PREFIX.startswith("test"), "tests must use a test index"
     drop_test_indices()
@@ -177,6 +193,8 @@ def search_index(settings) -> Iterator[str]:
     # index write registered by a worker a fault test killed mid-write (it would keep the
     # facet cache off until its deadline).
     service._index_cache = (0.0, None)
+    facets._tag_cache = (0.0, [])
+    curation.reset()
     freshness.bump_generation()
     cache.delete(freshness.WRITING_KEY)
     yield name

@@ -27,11 +27,11 @@ def clean_env(monkeypatch):
 
 
 def test_default_hosts_follow_the_number_of_local_nodes(clean_env):
-    assert env.connections().elasticsearch_hosts == ["http://127.0.0.1:59200"]
+    assert env.connections().elasticsearch_hosts == ["http://127.0.0.1:29200"]
     clean_env.setenv("ELASTICSEARCH_NODES", "2")
     assert env.connections().elasticsearch_hosts == [
-        "http://127.0.0.1:59200",
-        "http://127.0.0.1:59201",
+        "http://127.0.0.1:29200",
+        "http://127.0.0.1:29201",
     ]
     clean_env.setenv("ELASTICSEARCH_PORT", "59220")
     assert env.connections().elasticsearch_hosts == [
@@ -61,7 +61,7 @@ def test_node_count_out_of_range_is_refused(clean_env, value):
 
 def test_one_node_uses_single_node_discovery(clean_env, tmp_path):
     node = services.Elasticsearch(1)
-    assert (node.name, node.port, node.transport_port) == ("elasticsearch", 59200, 59300)
+    assert (node.name, node.port, node.transport_port) == ("elasticsearch", 29200, 29300)
     assert node.discovery_settings() == "discovery.type: single-node\n"
     assert [s.name for s in services.select(["elasticsearch"])] == ["elasticsearch"]
 
@@ -69,15 +69,15 @@ def test_one_node_uses_single_node_discovery(clean_env, tmp_path):
 def test_two_nodes_one_master_eligible_and_one_data_only(clean_env, tmp_path):
     clean_env.setenv("ELASTICSEARCH_NODES", "2")
     first, second = services.select(["elasticsearch"])
-    assert (first.name, first.port, first.transport_port) == ("elasticsearch", 59200, 59300)
-    assert (second.name, second.port, second.transport_port) == ("elasticsearch-2", 59201, 59301)
+    assert (first.name, first.port, first.transport_port) == ("elasticsearch", 29200, 29300)
+    assert (second.name, second.port, second.transport_port) == ("elasticsearch-2", 29201, 29301)
     # Own config, data, logs and pid file; one shared distribution.
     assert second.dist == first.dist
     for attribute in ("conf", "data", "logs", "pidfile", "logfile"):
         assert getattr(first, attribute) != getattr(second, attribute), attribute
     assert services.VAR / "elasticsearch-2" in second.data.parents
 
-    seeds = 'discovery.seed_hosts: ["127.0.0.1:59300", "127.0.0.1:59301"]\n'
+    seeds = 'discovery.seed_hosts: ["127.0.0.1:29300", "127.0.0.1:29301"]\n'
     first.data = tmp_path / "data-1"  # fresh: node 1 bootstraps the cluster by itself
     assert first.discovery_settings() == (
         seeds + "cluster.initial_master_nodes: [portal-local-1]\n"

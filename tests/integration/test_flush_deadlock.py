@@ -79,14 +79,16 @@ def test_flush_is_retried_when_postgresql_picks_it_as_a_deadlock_victim():
             other.rollback()  # ends the transaction either way: the flush can go on
 
     with other.cursor() as cursor:
+        # This side checks for a deadlock only after 10 s, the flush after the default 1 s:
+        # the flush finds the cycle first and is the victim, however the two are scheduled.
+        cursor.execute("SET deadlock_timeout = '10s'")
         cursor.execute(f'LOCK TABLE "{last}" IN ACCESS SHARE MODE')
     crossing = threading.Thread(target=hold_then_cross)
     crossing.start()
     try:
         # The flush locks ``first`` and waits for ``last``; the other connection then waits
-        # for ``first``: a deadlock. PostgreSQL aborts the flush, whose wait started first
-        # (so its deadlock check runs first); the retry goes through once the other
-        # connection has ended its transaction.
+        # for ``first``: a deadlock. PostgreSQL aborts the flush (see deadlock_timeout
+        # above); the retry goes through once the other connection has ended its transaction.
         call_command("flush", interactive=False, verbosity=0)
     finally:
         crossing.join(timeout=60)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
+from types import SimpleNamespace
 
 import pytest
 from django.core.cache.backends.redis import RedisCache
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 from config.redis_cache import write_client
 from indexing import writer
 from portal.models import Tag
-from search import facet_cache, freshness, indices, service
+from search import facet_cache, freshness, indices, ratelimit, service
 from tests.helpers import make_package
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -490,12 +492,17 @@ def test_property_never_a_500(client, catalog, pairs):
         assert response.status_code in (200, 400), (url, query, response.content[:500])
 
 
-def test_api_rate_limit(client, catalog, settings):
+def test_api_rate_limit(client, catalog, settings, monkeypatch):
     settings.SEARCH_API_RATE_LIMIT = "5/60"
-    codes = [client.get("/api/suggest", {"q": "vi"}).status_code for _ in range(7)]
+    # Every request in one window (the windows follow the clock's minutes), from an address
+    # no earlier run has counted.
+    frozen = (time.time() // 60) * 60 + 10
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: frozen))
+    address = {"REMOTE_ADDR": f"2001:db8::{uuid.uuid4().hex[:4]}"}
+    codes = [client.get("/api/suggest", {"q": "vi"}, **address).status_code for _ in range(7)]
     assert codes[:5] == [200] * 5
     assert codes[5:] == [429, 429]
-    response = client.get("/api/search", {"q": "vim"})
+    response = client.get("/api/search", {"q": "vim"}, **address)
     assert response.status_code == 429
     assert int(response["Retry-After"]) <= 60
     assert "Too many requests" in response.json()["error"]["message"]
