@@ -465,33 +465,6 @@ def read_facets(
     return facets
 
 
-def highlight_query(query: dict[str, Any]) -> dict[str, Any]:
-    """The query to highlight with: ``query`` without its fuzzy clauses.
-
-    For every hit and highlighted field, the unified highlighter builds a Levenshtein
-    automaton for every fuzzy term of every field of the query, which made highlighting most
-    of a search's time. Highlighting only the exact words (and phrases) keeps the marks that
-    matter and costs a fraction; a word found only through a typo correction is not marked.
-    Ranking, totals and facets use the full query and do not change.
-    """
-
-    def reduce(node: Any) -> Any:
-        if isinstance(node, list):
-            items = [reduce(item) for item in node]
-            changed = any(a is not b for a, b in zip(items, node, strict=True))
-            return items if changed else node
-        if not isinstance(node, dict):
-            return node
-        match = node.get("multi_match")
-        if isinstance(match, dict) and "fuzziness" in match:
-            return {"match_none": {}}
-        items = {k: reduce(v) for k, v in node.items()}
-        changed = any(items[k] is not v for k, v in node.items())
-        return items if changed else node
-
-    return reduce(query)
-
-
 def safe_highlight(fragment: str) -> SafeString:
     """Escape everything, then turn only our own sentinels into <mark> tags."""
     text = escape(fragment)
@@ -554,7 +527,12 @@ def _hits_body(
             },
         }
         if fuzzy:
-            body["highlight"]["highlight_query"] = highlight_query(body["query"])
+            # Highlight the exact words (and phrases) only. For every hit and highlighted
+            # field, the unified highlighter builds a Levenshtein automaton for every fuzzy
+            # term of the query, which made highlighting most of a search's time; a word
+            # found only through a typo correction is not marked. Ranking, totals and
+            # facets use the fuzzy query.
+            body["highlight"]["highlight_query"] = ranked_query(params.q)
     return body
 
 
