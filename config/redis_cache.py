@@ -46,10 +46,8 @@ class RedisCache(django_redis.RedisCache):
         self._class = RedisCacheClient
 
 
-def write_client(backend: Any = None) -> Any:
-    """The ``redis.Redis`` client behind a Redis cache (default: the ``default`` cache), for
-    commands Django's cache API lacks (pipelines, sorted sets). Keys must be made with the
-    cache's ``make_and_validate_key``."""
+def _client_of(backend: Any) -> django_redis.RedisCacheClient:
+    """The Django Redis client behind a cache backend (default: the ``default`` cache)."""
     if backend is None:
         from django.core.cache import caches
 
@@ -57,13 +55,16 @@ def write_client(backend: Any = None) -> Any:
     inner = getattr(backend, "_cache", None)
     if not isinstance(inner, django_redis.RedisCacheClient):
         raise TypeError(f"{backend!r} is not a Redis cache")
-    return inner.get_client(write=True)
+    return inner
+
+
+def write_client(backend: Any = None) -> Any:
+    """The ``redis.Redis`` client behind a Redis cache (default: the ``default`` cache), for
+    commands Django's cache API lacks (pipelines, sorted sets). Keys must be made with the
+    cache's ``make_and_validate_key``."""
+    return _client_of(backend).get_client(write=True)
 
 
 def decode(raw: bytes, backend: Any = None) -> Any:
     """A value read with :func:`write_client`, decoded as the cache backend stores values."""
-    if backend is None:
-        from django.core.cache import caches
-
-        backend = caches["default"]
-    return backend._cache._serializer.loads(raw)
+    return _client_of(backend)._serializer.loads(raw)

@@ -98,7 +98,6 @@ def writing() -> Iterator[None]:
     the write may be visible)."""
     token = uuid.uuid4().hex
     key = cache.make_and_validate_key(WRITING_KEY)
-    registered = False
     try:
         client = write_client(cache)
         now = time.time()
@@ -106,7 +105,6 @@ def writing() -> Iterator[None]:
         pipe.zremrangebyscore(key, "-inf", now)  # writers that died without unregistering
         pipe.zadd(key, {token: now + WRITE_DEADLINE})
         pipe.execute()
-        registered = True
     except Exception as exc:
         # Unregistered, the write could become visible while other processes still serve
         # counts cached before it: do not write (the outbox keeps the work; it is retried).
@@ -116,14 +114,15 @@ def writing() -> Iterator[None]:
     try:
         yield
     finally:
-        bumped = bump_generation()
-        if registered and bumped:
+        if bump_generation():
             try:
-                write_client(cache).zrem(key, token)
+                client.zrem(key, token)
             except Exception as exc:
                 # It stops counting at its deadline.
                 logger.warning("facet cache: cannot unregister an index write (%s)", exc)
-        elif registered:
+        else:
             # The generation did not move: stay registered (searches keep off the cache)
             # until the deadline, by which time every entry made before the write expired.
-            logger.warning("facet cache: generation not bumped; cache off until %s", key)
+            logger.warning(
+                "facet cache: generation not bumped; cache off for up to %.0f s", WRITE_DEADLINE
+            )
