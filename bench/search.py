@@ -704,6 +704,7 @@ def targets(rows: list[dict[str, Any]], ratio_rows: list[dict[str, Any]]) -> lis
     return out
 
 
+PHASES = ("warm", "warm_counts", "cold", "suggest", "pg_ilike", "pg_fts")
 RESULT_COLUMNS = ["system", "endpoint", "cache", "concurrency", "p50_ms", "p95_ms", "p99_ms"]
 
 
@@ -1005,8 +1006,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        default="warm,warm_counts,cold,suggest,pg_ilike,pg_fts",
-        help="phases to run (default: all of warm,warm_counts,cold,suggest,pg_ilike,pg_fts;"
+        default=",".join(PHASES),
+        help=f"phases to run (default: all of {','.join(PHASES)};"
         " warm_counts is warm with the page cache off, on a second web app)",
     )
     parser.add_argument("--queries", type=int, default=600, help="searches in the mix")
@@ -1086,7 +1087,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not args.levels or min(args.levels) < 1:
         parser.error("--concurrency needs positive integers")
     args.phases = [p.strip() for p in args.only.split(",") if p.strip()]
-    unknown = set(args.phases) - {"warm", "warm_counts", "cold", "suggest", "pg_ilike", "pg_fts"}
+    unknown = set(args.phases) - set(PHASES)
     if unknown:
         parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
     if args.queries < 1 or args.prefixes < 1:

@@ -387,29 +387,28 @@ def test_highlights_are_safe_html(client, catalog):
     assert "<mark>scripted</mark>" in page
 
 
-def test_suggest(client, catalog):
-    response = client.get("/api/suggest", {"q": "vi"})
+def suggested(client, prefix: str) -> list[str]:
+    """The names /api/suggest offers for ``prefix``."""
+    response = client.get("/api/suggest", {"q": prefix})
     assert response.status_code == 200
-    found = [s["name"] for s in response.json()["suggestions"]]
+    return [s["name"] for s in response.json()["suggestions"]]
+
+
+def test_suggest(client, catalog):
+    found = suggested(client, "vi")
     assert found[:2] == ["vim", "vim-gtk3"] or set(found[:3]) >= {"vim", "vim-gtk3"}
     assert client.get("/api/suggest", {"q": ""}).json()["suggestions"] == []
 
 
 def test_suggest_completes_any_part_of_a_name(client, catalog):
-    def suggest(prefix):
-        return [s["name"] for s in client.get("/api/suggest", {"q": prefix}).json()["suggestions"]]
-
-    assert "vim-gtk3" in suggest("gtk")  # a part after a hyphen
-    assert "vim-gtk3" in suggest("GTK3")
-    assert suggest("vim gt")[0] == "vim-gtk3"  # every typed word is a prefix of a part
-    assert suggest("im-gtk") == []  # parts are completed from their start only
+    assert "vim-gtk3" in suggested(client, "gtk")  # a part after a hyphen
+    assert "vim-gtk3" in suggested(client, "GTK3")
+    assert suggested(client, "vim gt")[0] == "vim-gtk3"  # every typed word is a prefix of a part
+    assert suggested(client, "im-gtk") == []  # parts are completed from their start only
 
 
 def test_suggestions_are_cached_until_an_edit_is_searchable(client, catalog, monkeypatch):
-    def suggest(prefix):
-        return [s["name"] for s in client.get("/api/suggest", {"q": prefix}).json()["suggestions"]]
-
-    first = suggest("zyg")
+    first = suggested(client, "zyg")
     assert first == []
     engine = []
     real_run = service._es
@@ -419,11 +418,11 @@ def test_suggestions_are_cached_until_an_edit_is_searchable(client, catalog, mon
         return real_run()
 
     monkeypatch.setattr(service, "_es", counting_es)
-    assert suggest("ZYG") == [] and engine == []  # from the cache (case does not matter)
+    assert suggested(client, "ZYG") == [] and engine == []  # from the cache (case does not matter)
     make_package("zygote-tool", section="devel", summary="a new package")
     writer.process_outbox()  # searchable now: the cached answer must not be served
-    assert suggest("zyg") == ["zygote-tool"] and len(engine) == 1
-    assert suggest("zyg") == ["zygote-tool"] and len(engine) == 1
+    assert suggested(client, "zyg") == ["zygote-tool"] and len(engine) == 1
+    assert suggested(client, "zyg") == ["zygote-tool"] and len(engine) == 1
 
 
 # ------------------------------------------------------------------------------- bad input
