@@ -1,0 +1,218 @@
+"""Derived data that must stay right whoever writes and however concurrently (issue #10,
+items 3 and 4): reverse-dependency counts, and every change that alters a document.
+
+The concurrency tests interleave real transactions on their own connections: one holds
+its transaction open at a known point, the test waits until PostgreSQL shows the other
+one blocked on a lock, then lets the first commit.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import close_old_connections, connection, transaction
+from elasticsearch import helpers
+
+from indexing import writer
+from portal.catalog_import import import_catalog
+from portal.models import Dependency, Package, Tag
+from search.indices import client as es
+from search.indices import read_alias, write_alias
+from tests.conftest import wait_for
+from tests.helpers import make_package
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db,
+    # Each test shows a defect of issue #10; the next commits fix them and drop this mark.
+    pytest.mark.xfail(strict=True, reason="issue #10: fails until fixed"),
+]
+
+
+def doc(pk: int) -> dict:
+    return es().get(index=read_alias(), id=pk)["_source"]
+
+
+def blocked_on_a_lock() -> int:
+    """Sessions of the test database waiting for a lock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+class Transaction(threading.Thread):
+    """Runs ``work`` in a transaction on its own connection; commits when released."""
+
+    def __init__(self, work) -> None:
+        super().__init__(daemon=True)
+        self.work = work
+        self.ready = threading.Event()
+        self.release = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with transaction.atomic():
+                self.work()
+                self.ready.set()
+                assert self.release.wait(60), "never released"
+        except BaseException as exc:
+            self.error = exc
+            self.ready.set()
+        finally:
+            close_old_connections()
+            connection.close()
+
+
+def real_count(package: Package) -> int:
+    return Dependency.objects.filter(target=package, kind="depends").count()
+
+
+# ------------------------------------------------------------------ 3. reverse counts
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_new_dependencies_are_all_counted():
+    target = make_package("libcounted1")
+    users = [make_package(f"counted-user-{i}") for i in range(2)]
+
+    def add(user: Package):
+        return lambda: Dependency.objects.create(
+            package=user, kind="depends", target_name=target.name
+        )
+
+    first, second = Transaction(add(users[0])), Transaction(add(users[1]))
+    first.start()
+    assert first.ready.wait(30) and first.error is None
+    second.start()
+    try:
+        # The second transaction waits for the first one's lock on the counted row.
+        wait_for(lambda: blocked_on_a_lock() >= 1, timeout=30)
+    finally:
+        first.release.set()
+        first.join(30)
+        second.release.set()
+        second.join(30)
+    assert first.error is None and second.error is None
+    target.refresh_from_db()
+    assert real_count(target) == 2
+    assert target.reverse_dependency_count == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_does_not_overwrite_a_concurrent_admin_count(tmp_path: Path):
+    target = make_package("libshared1")
+    editor_user = make_package("edited-by-an-editor")
+    catalog = tmp_path / "catalog.jsonl.gz"
+    entry = {
+        "name": "imported-user",
+        "version": "1.0",
+        "section": "utils",
+        "priority": "optional",
+        "architecture": "amd64",
+        "maintainer": {"name": "Importer", "email": "imp@example.org"},
+        "summary": "depends on libshared1",
+        "depends": ["libshared1"],
+    }
+    with gzip.open(catalog, "wt") as handle:
+        handle.write(json.dumps(entry) + "\n")
+    # An editor's transaction adds a dependency and is still open when the import runs.
+    editor = Transaction(
+        lambda: Dependency.objects.create(
+            package=editor_user, kind="depends", target_name=target.name
+        )
+    )
+    editor.start()
+    assert editor.ready.wait(30) and editor.error is None
+    errors: list[BaseException] = []
+
+    def run_import() -> None:
+        try:
+            import_catalog(catalog)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    importer = threading.Thread(target=run_import, daemon=True)
+    importer.start()
+    try:
+        wait_for(lambda: blocked_on_a_lock() >= 1, timeout=60)
+    finally:
+        editor.release.set()
+        editor.join(30)
+        importer.join(120)
+    assert not errors and editor.error is None
+    target.refresh_from_db()
+    assert real_count(target) == 2
+    assert target.reverse_dependency_count == 2
+
+
+def test_dependencies_written_without_the_orm_are_counted_and_indexed(search_index):
+    target = make_package("libraw1")
+    users = [make_package(f"raw-user-{i}") for i in range(3)]
+    writer.process_outbox()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO portal_dependency (package_id, kind, target_name) VALUES (%s, %s, %s)",
+            [users[0].pk, "depends", target.name],
+        )
+    Dependency.objects.bulk_create(
+        [Dependency(package=users[1], kind="depends", target_name=target.name)]
+    )
+    Dependency.objects.create(package=users[2], kind="recommends", target_name="libraw1")
+    Dependency.objects.filter(package=users[2]).update(kind="depends")
+    writer.process_outbox()
+    target.refresh_from_db()
+    assert real_count(target) == 3
+    assert target.reverse_dependency_count == 3
+    assert doc(target.pk)["popularity"] == 3
+
+
+# ------------------------------------------------------------------ 4. tags and content
+
+
+def test_moving_package_tags_to_another_tag_reaches_the_index(search_index):
+    old, _ = Tag.objects.get_or_create(facet="use", value="browsing")
+    new, _ = Tag.objects.get_or_create(facet="use", value="viewing")
+    package = make_package("tagged-browser")
+    package.tags.add(old)
+    writer.process_outbox()
+    assert doc(package.pk)["tags"] == ["use::browsing"]
+    # "Merge tags": every link of one tag moved to another in one UPDATE.
+    Package.tags.through.objects.filter(tag=old).update(tag=new)
+    writer.process_outbox()
+    assert doc(package.pk)["tags"] == ["use::viewing"]
+
+
+def test_verify_compares_content_not_only_versions(search_index):
+    package = make_package("content-checked", summary="the true summary")
+    writer.process_outbox()
+    stored = es().get(index=read_alias(), id=package.pk)
+    # A document with the right version but the wrong content (written behind our back).
+    helpers.bulk(
+        es(),
+        [
+            {
+                "_op_type": "index",
+                "_index": write_alias(),
+                "_id": package.pk,
+                "version": stored["_version"],
+                "version_type": "external_gte",
+                "_source": {**stored["_source"], "summary": "a wrong summary"},
+            }
+        ],
+        refresh=True,
+    )
+    with pytest.raises(CommandError, match="drift"):
+        call_command("search_status", "--verify", stdout=StringIO())
