@@ -19,7 +19,8 @@ from typing import Any
 # range (32768-60999), where any outgoing connection's local port could hold one while a
 # service (re)starts. The tests' scratch services use other ports below it.
 DEFAULT_POSTGRES_PORT = 25432
-DEFAULT_REDIS_PORT = 26379
+DEFAULT_REDIS_PORT = 26379  # what must not be lost: the Celery broker and coordination
+DEFAULT_REDIS_CACHE_PORT = 26380  # what may be evicted: the search cache (LRU, capped)
 DEFAULT_ELASTICSEARCH_PORT = 29200
 DEFAULT_ELASTICSEARCH_TRANSPORT_PORT = 29300
 # How many Elasticsearch nodes the local services manager runs (ELASTICSEARCH_NODES): node N
@@ -84,13 +85,22 @@ class Connections:
     postgres_db: str
     postgres_user: str
     postgres_password: str
+    # The coordination Redis (index generation, write registrations, locks, heartbeats, the
+    # query log): never evicts, fsyncs every write. The broker lives on the same server.
     redis_url: str
     celery_broker_url: str
+    # The cache Redis (search summaries, pages, suggestions, rate-limit windows): a memory
+    # cap with LRU eviction and no persistence, so filling it can never stop indexing.
+    redis_cache_url: str
     elasticsearch_hosts: list[str]
 
 
 def redis_port() -> int:
     return env_int("REDIS_PORT", DEFAULT_REDIS_PORT)
+
+
+def redis_cache_port() -> int:
+    return env_int("REDIS_CACHE_PORT", DEFAULT_REDIS_CACHE_PORT)
 
 
 def elasticsearch_port() -> int:
@@ -130,6 +140,7 @@ def connections() -> Connections:
         postgres_password=env_str("POSTGRES_PASSWORD", "portal"),
         redis_url=env_str("REDIS_URL", f"{redis_base}/0"),
         celery_broker_url=env_str("CELERY_BROKER_URL", f"{redis_base}/1"),
+        redis_cache_url=env_str("REDIS_CACHE_URL", f"redis://127.0.0.1:{redis_cache_port()}/0"),
         # Every node of the local cluster by default, so the client fails over between them;
         # the defaults are only worked out when ELASTICSEARCH_HOSTS is unset.
         elasticsearch_hosts=env_list("ELASTICSEARCH_HOSTS", []) or local_elasticsearch_hosts(),
