@@ -1,7 +1,7 @@
 """Connection settings shared by Django settings, the Celery app and the services manager.
 
 Every value comes from the environment, with a default that points at the project's own
-local services (see ``config/services.py``): non-default ports on 127.0.0.1, so the project
+local services (see ``config/services/``): non-default ports on 127.0.0.1, so the project
 never collides with a PostgreSQL, Redis or Elasticsearch that already runs on the machine.
 ``docker-compose.yml`` sets the same variables for its containers; a test checks that both
 agree.
@@ -25,7 +25,7 @@ DEFAULT_ELASTICSEARCH_PORT = 29200
 DEFAULT_ELASTICSEARCH_TRANSPORT_PORT = 29300
 # How many Elasticsearch nodes the local services manager runs (ELASTICSEARCH_NODES): node N
 # listens on the base HTTP and transport ports + N - 1. Two at most: node 1 is the only
-# master-eligible node, the others hold data (see config/services.py).
+# master-eligible node, the others hold data (see config/services/elasticsearch.py).
 DEFAULT_ELASTICSEARCH_NODES = 1
 MAX_ELASTICSEARCH_NODES = 2
 

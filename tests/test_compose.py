@@ -1,4 +1,4 @@
-"""docker-compose.yml agrees with the settings, config/env.py and config/services.py.
+"""docker-compose.yml agrees with the settings, config/env.py and config/services/.
 
 Pure unit tests: the compose file is parsed with ``yaml.safe_load`` and checked against the
 code; no Docker and no running service is needed. The Dockerfile's few invariants that the
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 SETTINGS_FILE = ROOT / "config" / "settings.py"
-SERVICES_FILE = ROOT / "config" / "services.py"
+ES_SERVICE_FILE = ROOT / "config" / "services" / "elasticsearch.py"
 
 BACKING = {"postgres", "redis", "elasticsearch"}
 APPS = {"web", "worker", "beat"}
@@ -279,7 +279,7 @@ def test_elasticsearch_mirrors_the_local_service_settings(services, monkeypatch)
     assert heap_bytes(xms[0]) == heap_bytes(xmx[0]), "a fixed heap: -Xms equal to -Xmx"
     assert heap_bytes(xmx[0]) <= MAX_ES_HEAP
     # The same heap as the local services manager's default (ES_HEAP_SIZE unset).
-    manager, _ = with_environ(monkeypatch, {}, lambda: runpy.run_path(str(SERVICES_FILE)))
+    manager, _ = with_environ(monkeypatch, {}, lambda: runpy.run_path(str(ES_SERVICE_FILE)))
     assert heap_bytes(xmx[0]) == heap_bytes(manager["ES_HEAP"])
 
 
