@@ -7,8 +7,10 @@ Usage::
     python -m config.services down [SERVICE ...]   # stop what this checkout started
     python -m config.services status               # what runs, where, and its log file
 
-SERVICE is one of: postgres, redis, elasticsearch, worker, beat (default: all of them);
-``elasticsearch`` means every node of the local cluster, ``elasticsearch-2`` the second alone.
+SERVICE is one of: postgres, redis, redis-cache, elasticsearch, worker, beat (default: all
+of them); ``elasticsearch`` means every node of the local cluster, ``elasticsearch-2`` the
+second alone. ``redis`` holds the Celery broker and the coordination state, ``redis-cache``
+the search cache (see :mod:`config.services.redis`).
 
 No Docker engine is needed. Every service is this project's own instance, bound to
 127.0.0.1 on a non-default port, with its data, logs and pid files under ``.var/`` (git
@@ -53,7 +55,7 @@ from config.services.process import (
     run,
     say,
 )
-from config.services.redis import Redis
+from config.services.redis import Redis, RedisCache
 from config.services.runner import (
     WORKER_QUEUES,
     ForegroundWorker,
@@ -79,6 +81,7 @@ __all__ = [
     "ForegroundWorker",
     "Postgres",
     "Redis",
+    "RedisCache",
     "Service",
     "ServiceError",
     "Status",

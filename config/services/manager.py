@@ -14,11 +14,12 @@ from config.services.celery import Beat, Worker
 from config.services.elasticsearch import NODE_NAMES, Elasticsearch, elasticsearch_nodes
 from config.services.postgres import Postgres
 from config.services.process import ServiceError
-from config.services.redis import Redis
+from config.services.redis import Redis, RedisCache
 
 SERVICES: dict[str, Callable[[], Service]] = {
     "postgres": Postgres,
     "redis": Redis,
+    "redis-cache": RedisCache,
     "elasticsearch": Elasticsearch,
     "worker": Worker,
     "beat": Beat,
