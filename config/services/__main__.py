@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
                 pid = str(row.pid) if row.pid else "-"
                 note = f"  ({row.note})" if row.note else ""
                 print(f"{row.name:<16} {state:<8} {pid:>8}  {row.address:<16} {row.log}{note}")
+            for row in rows:
+                if row.detail:
+                    print(f"{row.name}: {row.detail}")
             return 0 if all(r.running for r in rows) else 3
     except ServiceError as exc:
         print(f"[services] ERROR: {exc}", file=sys.stderr, flush=True)

