@@ -14,18 +14,21 @@ from pathlib import Path
 
 import pytest
 
+from config import env
 from tests.conftest import ROOT, run_services, wait_for
 
 pytestmark = pytest.mark.integration
 
-# Below Linux's ephemeral port range (32768-60999), so no outgoing connection of the test
-# run can be holding one of them when the scratch services start.
+# The configured ports + 10 (25442, 26389, 26390, 29210, 29310 by default): below Linux's
+# ephemeral port range (32768-60999), so no outgoing connection of the test run can be
+# holding one of them when the scratch services start, and apart from another checkout's
+# scratch services when that checkout's services use other ports.
 PORTS = {
-    "POSTGRES_PORT": "25442",
-    "REDIS_PORT": "26389",
-    "REDIS_CACHE_PORT": "26390",
-    "ELASTICSEARCH_PORT": "29210",
-    "ELASTICSEARCH_TRANSPORT_PORT": "29310",
+    "POSTGRES_PORT": str(env.connections().postgres_port + 10),
+    "REDIS_PORT": str(env.redis_port() + 10),
+    "REDIS_CACHE_PORT": str(env.redis_cache_port() + 10),
+    "ELASTICSEARCH_PORT": str(env.elasticsearch_port() + 10),
+    "ELASTICSEARCH_TRANSPORT_PORT": str(env.elasticsearch_transport_port() + 10),
 }
 
 
