@@ -22,6 +22,7 @@ ignored), so it never collides with anything else on the machine. One module per
   :class:`Status`;
 * :mod:`~config.services.postgres`, :mod:`~config.services.redis`,
   :mod:`~config.services.elasticsearch`, :mod:`~config.services.celery`: one per service;
+* :mod:`~config.services.es_runtime`: which Elasticsearch version runs, on which JDK, why;
 * :mod:`~config.services.manager`: which services there are, ``up``/``down``/``status``;
 * :mod:`~config.services.runner`: the Celery command lines, and the foreground worker the
   tests and the benchmarks run;
