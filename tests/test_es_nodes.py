@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+import config.services.__main__ as cli
 from config import env, services
 
 
@@ -101,8 +102,8 @@ def test_a_second_node_needs_two_configured(clean_env):
 
 
 def test_es_nodes_option_sets_the_environment(clean_env, capsys):
-    clean_env.setattr(services, "status", lambda names: [])
-    assert services.main(["--es-nodes", "2", "status"]) == 0
+    clean_env.setattr(cli, "status", lambda names: [])
+    assert cli.main(["--es-nodes", "2", "status"]) == 0
     assert env.elasticsearch_nodes() == 2
     with pytest.raises(SystemExit):
-        services.main(["--es-nodes", "3", "status"])
+        cli.main(["--es-nodes", "3", "status"])

@@ -1,9 +1,9 @@
 """Failover: a two-node Elasticsearch cluster loses a node while searches and edits go on.
 
 The test starts a scratch cluster of its own with the real services manager
-(``ELASTICSEARCH_NODES=2``, HTTP ports 29220/29221, transport 29320/29321, data under
-``.var/test-cluster``), so the services the rest of the suite and other people use are not
-touched. Node 1 is master-eligible, node 2 holds data only.
+(``ELASTICSEARCH_NODES=2``, HTTP ports 29220/29221 and transport 29320/29321 by default,
+data under ``.var/test-cluster``), so the services the rest of the suite and other people
+use are not touched. Node 1 is master-eligible, node 2 holds data only.
 
 The index has 2 shards and 1 replica (``SEARCH_INDEX_SHARDS`` / ``SEARCH_INDEX_REPLICAS``),
 with both primaries placed on node 2, so killing node 2 kills every primary. A real Celery
@@ -29,7 +29,7 @@ from django.db import close_old_connections, connection
 from django.test import Client
 
 from config import env
-from config.services import port_open
+from config.services import CACHE, es_runtime, port_open
 from indexing import rebuild, verify
 from portal.models import Package
 from tests.conftest import ROOT, WorkerProcess, run_services, wait_for
@@ -42,11 +42,13 @@ from tests.integration.support import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-# Below Linux's ephemeral port range (32768-60999): a port inside it can be taken, as the
-# source port of any outgoing connection the test run has open, when the cluster starts
-# (seen once in CI: node 1 could not bind its transport port).
-HTTP_PORT = 29220
-TRANSPORT_PORT = 29320
+# The configured ports + 20 (29220/29320 by default), below Linux's ephemeral port range
+# (32768-60999): a port inside it can be taken, as the source port of any outgoing
+# connection the test run has open, when the cluster starts (seen once in CI: node 1 could
+# not bind its transport port). Another checkout whose services use other ports gets other
+# scratch ports.
+HTTP_PORT = env.elasticsearch_port() + 20
+TRANSPORT_PORT = env.elasticsearch_transport_port() + 20
 HOSTS = [f"http://127.0.0.1:{HTTP_PORT}", f"http://127.0.0.1:{HTTP_PORT + 1}"]
 VAR = ROOT / ".var" / "test-cluster"
 NODE_1, NODE_2 = "portal-local-1", "portal-local-2"
@@ -79,9 +81,9 @@ def cluster():
     shutil.rmtree(VAR, ignore_errors=True)
     # The distribution zip and the compiled analysis plugin from this checkout's own cache:
     # no Maven run and no plugin build (the manager checks both and redoes what differs).
-    cache = ROOT / ".var" / "cache"
     (VAR / "cache").mkdir(parents=True)
-    for item in (cache / f"elasticsearch-{env.ELASTICSEARCH_VERSION}.zip", cache / "esplugin"):
+    version = es_runtime.choose().version  # what the manager picks in this environment
+    for item in (CACHE / f"elasticsearch-{version}.zip", CACHE / "esplugin"):
         if item.is_dir():
             shutil.copytree(item, VAR / "cache" / item.name)
         elif item.exists():

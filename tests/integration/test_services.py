@@ -10,22 +10,25 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from config import env
 from tests.conftest import ROOT, run_services, wait_for
 
 pytestmark = pytest.mark.integration
 
-# Below Linux's ephemeral port range (32768-60999), so no outgoing connection of the test
-# run can be holding one of them when the scratch services start.
+# The configured ports + 10 (25442, 26389, 26390, 29210, 29310 by default): below Linux's
+# ephemeral port range (32768-60999), so no outgoing connection of the test run can be
+# holding one of them when the scratch services start, and apart from another checkout's
+# scratch services when that checkout's services use other ports.
 PORTS = {
-    "POSTGRES_PORT": "25442",
-    "REDIS_PORT": "26389",
-    "ELASTICSEARCH_PORT": "29210",
-    "ELASTICSEARCH_TRANSPORT_PORT": "29310",
+    "POSTGRES_PORT": str(env.connections().postgres_port + 10),
+    "REDIS_PORT": str(env.redis_port() + 10),
+    "REDIS_CACHE_PORT": str(env.redis_cache_port() + 10),
+    "ELASTICSEARCH_PORT": str(env.elasticsearch_port() + 10),
+    "ELASTICSEARCH_TRANSPORT_PORT": str(env.elasticsearch_transport_port() + 10),
 }
 
 
@@ -69,7 +72,7 @@ def _port_closed(port: str) -> bool:
 
 def test_up_recovers_after_sigkill_and_keeps_data(scratch_services):
     var, manage, env = scratch_services
-    services = ("postgres", "redis", "elasticsearch")
+    services = ("postgres", "redis", "redis-cache", "elasticsearch")
 
     first = manage("up", *services)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -84,18 +87,21 @@ def test_up_recovers_after_sigkill_and_keeps_data(scratch_services):
         check=True,
         capture_output=True,
     )
+    # No pause before the kill: the coordination Redis fsyncs every write before answering.
     redis_cli = ["redis-cli", "-p", PORTS["REDIS_PORT"]]
     subprocess.run([*redis_cli, "SET", "survivor", "42"], check=True, capture_output=True)
-    time.sleep(1.5)  # appendfsync everysec
+    cache_cli = ["redis-cli", "-p", PORTS["REDIS_CACHE_PORT"]]
+    subprocess.run([*cache_cli, "SET", "cached", "1"], check=True, capture_output=True)
 
     pids = {
         "postgres": _pid(var / "postgres" / "data" / "postmaster.pid"),
         "redis": _pid(var / "run" / "redis.pid"),
+        "redis-cache": _pid(var / "redis-cache" / "redis.pid"),
         "elasticsearch": _pid(var / "elasticsearch" / "run" / "elasticsearch.pid"),
     }
     for pid in pids.values():
         os.kill(pid, signal.SIGKILL)
-    for port in ("POSTGRES_PORT", "REDIS_PORT", "ELASTICSEARCH_PORT"):
+    for port in ("POSTGRES_PORT", "REDIS_PORT", "REDIS_CACHE_PORT", "ELASTICSEARCH_PORT"):
         wait_for(lambda port=port: _port_closed(PORTS[port]), timeout=30)
     assert manage("status", *services).returncode == 3  # reported as stopped
 
@@ -114,17 +120,21 @@ def test_up_recovers_after_sigkill_and_keeps_data(scratch_services):
     assert out.stdout.strip() == "42"
     got = subprocess.run([*redis_cli, "GET", "survivor"], capture_output=True, text=True)
     assert got.stdout.strip() == "42"
+    # The cache Redis keeps nothing on disk: it comes back empty.
+    got = subprocess.run([*cache_cli, "EXISTS", "cached"], capture_output=True, text=True)
+    assert got.stdout.strip() == "0"
 
     # Idempotent: a second `up` leaves the running services alone.
     third = manage("up", *services)
     assert third.returncode == 0
-    assert third.stdout.count("already running") == 3
+    assert third.stdout.count("already running") == len(services)
 
     # `down` stops exactly what it started.
     assert manage("down", *services).returncode == 0
     assert manage("status", *services).returncode == 3
     for pid in (
         _pid_or_none(var / "run" / "redis.pid"),
+        _pid_or_none(var / "redis-cache" / "redis.pid"),
         _pid_or_none(var / "elasticsearch" / "run" / "elasticsearch.pid"),
     ):
         assert pid is None
