@@ -1,9 +1,14 @@
 """Load-balancer probes.
 
 * ``/healthz``: the process is alive (no dependencies checked).
-* ``/readyz``: every dependency answers within a short timeout: PostgreSQL, Redis, the
-  Elasticsearch read alias, and a Celery worker heartbeat (written by the outbox sweeper).
-  200 when all pass, 503 otherwise; the JSON body says which check failed and why.
+* ``/readyz``: every dependency, each within a short timeout. **Critical** checks decide
+  whether this process can serve visitors at all: PostgreSQL and the Elasticsearch read
+  alias; when one fails the answer is 503 (a balancer takes the process out). The others
+  (the coordination Redis, the cache Redis, a Celery worker's heartbeat, whether the live
+  index holds as many documents as PostgreSQL has rows) are reported, and turn the status to
+  ``degraded`` with a 200: searches still work without them (uncached, or with indexing
+  catching up later), and taking every web process out because the worker died would turn a
+  lag into an outage. The JSON body says which check failed and why.
 """
 
 from __future__ import annotations
@@ -12,13 +17,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from search.stores import Memo
+
 HEARTBEAT_MAX_AGE = 60.0
+COUNTS_TTL = 10.0  # the index/row count check is remembered this long per process
 
 
 def _postgres() -> str:
@@ -35,10 +42,20 @@ def _postgres() -> str:
 
 
 def _redis() -> str:
-    cache.set("readyz:probe", 1, 10)
-    if cache.get("readyz:probe") != 1:
-        raise RuntimeError("Redis did not return what was written")
-    return "ok"
+    from search import stores
+
+    info = stores.info(stores.coordination())
+    return f"ok ({info['used_memory']} bytes, {info['policy']}, aof {info['aof']})"
+
+
+def _redis_cache() -> str:
+    from search import stores
+
+    info = stores.info(stores.cache_client())
+    return (
+        f"ok ({info['used_memory']} of {info['maxmemory']} bytes, {info['policy']}, "
+        f"{info['evicted_keys']} evicted)"
+    )
 
 
 def _elasticsearch() -> str:
@@ -52,23 +69,41 @@ def _elasticsearch() -> str:
 
 
 def _worker() -> str:
-    from indexing.tasks import HEARTBEAT_KEY
+    from indexing.status import heartbeat_age
 
-    beat = cache.get(HEARTBEAT_KEY)
-    if beat is None:
+    age = heartbeat_age()
+    if age is None:
         raise RuntimeError("no worker heartbeat yet (is a Celery worker with beat running?)")
-    age = time.time() - float(beat)
     if age > HEARTBEAT_MAX_AGE:
         raise RuntimeError(f"last worker heartbeat {age:.0f}s ago")
     return f"ok ({age:.0f}s ago)"
 
 
+def _counts() -> Any:
+    from indexing.status import counts
+
+    return counts()
+
+
+_recent_counts = Memo(_counts, ttl=COUNTS_TTL)
+
+
+def _index() -> str:
+    found = _recent_counts.get()
+    if found.mismatch:
+        raise RuntimeError(found.describe())
+    return f"ok ({found.describe()})"
+
+
 CHECKS: dict[str, Callable[[], str]] = {
     "postgres": _postgres,
-    "redis": _redis,
     "elasticsearch": _elasticsearch,
+    "redis": _redis,
+    "redis_cache": _redis_cache,
     "worker": _worker,
+    "index": _index,
 }
+CRITICAL = {"postgres", "elasticsearch"}
 
 
 @never_cache
@@ -81,21 +116,25 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
     results: dict[str, Any] = {}
-    ready = True
     for name, check in CHECKS.items():
         started = time.monotonic()
         try:
             detail = check()
             ok = True
-        except Exception as exc:
-            detail, ok = f"{type(exc).__name__}: {exc}"[:300], False
-            ready = False
+        except Exception as exc:  # any failure of a dependency is a failed check
+            detail, ok = f"{type(exc).__name__}: {exc}"[:400], False
         results[name] = {
             "ok": ok,
+            "critical": name in CRITICAL,
             "detail": detail,
             "ms": round((time.monotonic() - started) * 1000, 1),
         }
+    if not all(results[name]["ok"] for name in CRITICAL):
+        status = "unavailable"
+    elif all(check["ok"] for check in results.values()):
+        status = "ready"
+    else:
+        status = "degraded"
     return JsonResponse(
-        {"status": "ready" if ready else "unavailable", "checks": results},
-        status=200 if ready else 503,
+        {"status": status, "checks": results}, status=503 if status == "unavailable" else 200
     )

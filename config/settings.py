@@ -104,10 +104,13 @@ if _replica is not None:
 DATABASE_ROUTERS = ["config.db_routers.PrimaryReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Two Redis servers (search/stores.py): the cache may evict anything; coordination (index
+# generation, write registrations, locks, heartbeats, the query log) must never lose a write.
+COORDINATION_REDIS_URL = CONNECTIONS.redis_url
 CACHES = {
     "default": {
         "BACKEND": "config.redis_cache.RedisCache",
-        "LOCATION": CONNECTIONS.redis_url,
+        "LOCATION": CONNECTIONS.redis_cache_url,
         "KEY_PREFIX": env.env_str("CACHE_KEY_PREFIX", "portal"),
         "TIMEOUT": 300,
         # Fail fast when Redis is down (searches then run uncached): no client-side retries.
@@ -179,11 +182,23 @@ SEARCH_INDEX_REFRESH_INTERVAL = env.env_str("SEARCH_INDEX_REFRESH_INTERVAL", "1s
 # Keep pages of hits in Redis with the facet counts (same key, same generation: exactly as
 # fresh); off, every search asks Elasticsearch for its page of hits.
 SEARCH_PAGE_CACHE = env.env_bool("SEARCH_PAGE_CACHE", True)
+# How long a rebuild keeps the index it replaced behind the write alias (so it stays equal
+# to the database) as the rollback target; 0: no rollback, the old index is deleted at once.
+SEARCH_ROLLBACK_HOURS = env.env_float("SEARCH_ROLLBACK_HOURS", 24.0)
+# After an index write failed (it may still be applied and become visible later), how long
+# searches keep off the cache (search.freshness).
+SEARCH_FAILED_WRITE_GRACE = env.env_float("SEARCH_FAILED_WRITE_GRACE", 60.0)
+# The search query log (analytics) keeps at most this many unflushed entries.
+SEARCH_QUERY_LOG_MAX = env.env_int("SEARCH_QUERY_LOG_MAX", 100_000)
 # Read-your-writes: how long an editor's next search may wait for their saved package to be
 # searchable (then it shows what the index has).
 SEARCH_EDITOR_WAIT_SECONDS = env.env_float("SEARCH_EDITOR_WAIT_SECONDS", 3.0)
-# Per client address on /api/*: "requests/seconds"; "0" switches it off (benchmarks).
+# Per client on every path that runs a search (the API and the search page): "requests/
+# seconds"; "0" switches it off (benchmarks). Behind a proxy, list it in
+# SEARCH_TRUSTED_PROXIES (networks, comma-separated) so clients are told apart by
+# X-Forwarded-For (search/ratelimit.py).
 SEARCH_API_RATE_LIMIT = env.env_str("SEARCH_API_RATE_LIMIT", "300/60")
+SEARCH_TRUSTED_PROXIES = env.env_list("SEARCH_TRUSTED_PROXIES", [])
 
 # --- Celery --------------------------------------------------------------------------
 CELERY_BROKER_URL = CONNECTIONS.celery_broker_url
@@ -206,10 +221,16 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "indexing.tasks.process_outbox": {"queue": "indexing"},
     "indexing.tasks.sweep_outbox": {"queue": "maintenance"},
+    "indexing.tasks.expire_previous_index": {"queue": "maintenance"},
     "search.tasks.*": {"queue": "maintenance"},
 }
 OUTBOX_SWEEP_SECONDS = env.env_int("OUTBOX_SWEEP_SECONDS", 5)
 CELERY_BEAT_SCHEDULE = {
+    "expire-previous-index": {
+        "task": "indexing.tasks.expire_previous_index",
+        "schedule": 300,
+        "options": {"expires": 600},
+    },
     "sweep-indexing-outbox": {
         "task": "indexing.tasks.sweep_outbox",
         "schedule": OUTBOX_SWEEP_SECONDS,

@@ -14,8 +14,10 @@ from config.settings import *  # noqa: F403
 from config.settings import CONNECTIONS
 
 _redis_base = CONNECTIONS.redis_url.rsplit("/", 1)[0]
-CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", f"{_redis_base}/2")
-CACHES["default"]["LOCATION"] = os.environ.get("TEST_REDIS_URL", f"{_redis_base}/3")  # noqa: F405
+_cache_base = CONNECTIONS.redis_cache_url.rsplit("/", 1)[0]
+COORDINATION_REDIS_URL = os.environ.get("TEST_REDIS_URL", f"{_redis_base}/2")
+CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", f"{_redis_base}/3")
+CACHES["default"]["LOCATION"] = os.environ.get("TEST_REDIS_CACHE_URL", f"{_cache_base}/1")  # noqa: F405
 # The session's worker runs these settings: its beat must not flush the search query log, which
 # the analytics tests fill and flush themselves (it would take their entries mid-test).
 CELERY_BEAT_SCHEDULE = {

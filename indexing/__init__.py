@@ -39,3 +39,28 @@ def enqueue(packages: Iterable[int] | Any = ()) -> int:
     recorded = record_changes(packages)
     kick_after_commit()
     return recorded
+
+
+def pending(package_id: int) -> bool:
+    """Whether a change of this package waits in the outbox."""
+    from indexing.models import OutboxEntry
+
+    return OutboxEntry.objects.filter(object_id=package_id).exists()
+
+
+def outbox_mark() -> int:
+    """A mark after every change recorded so far (for :func:`discard_pending`)."""
+    from django.db.models import Max
+
+    from indexing.models import OutboxEntry
+
+    return OutboxEntry.objects.aggregate(m=Max("id"))["m"] or 0
+
+
+def discard_pending(up_to: int) -> int:
+    """Drop the changes recorded up to ``up_to`` (an :func:`outbox_mark`) without indexing
+    them: only right after the *first* full rebuild that started after the mark, when no
+    other index (a rollback target) needs them. Returns how many were dropped."""
+    from indexing.models import OutboxEntry
+
+    return OutboxEntry.objects.filter(id__lte=up_to).delete()[0]

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -17,7 +18,9 @@ from indexing.status import collect
 
 @admin.register(OutboxEntry)
 class OutboxEntryAdmin(admin.ModelAdmin):
-    """Read-only view of changes waiting to be indexed."""
+    """Read-only view of changes waiting to be indexed (deleting one would lose a change:
+    nobody may, superusers included), and the search status page (for those who may view
+    pending changes)."""
 
     list_display = ["object_id", "version", "created_at"]
     ordering = ["id"]
@@ -29,6 +32,9 @@ class OutboxEntryAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
     def get_urls(self) -> list:
         status = path(
             "status/",
@@ -38,6 +44,8 @@ class OutboxEntryAdmin(admin.ModelAdmin):
         return [status, *super().get_urls()]
 
     def status_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         error = None
         try:
             status = collect()

@@ -1,436 +1,408 @@
-"""Full, zero-downtime rebuild of the package index.
+"""The index lifecycle: the first index, full zero-downtime rebuilds, rollback, cleanup.
 
-1. Create a new timestamped index with bulk-load settings (no refresh, no replicas).
-2. Add it to the **write alias**, so every incremental write made during the rebuild goes to
-   the old and the new index (``indexing.writer`` writes to every index behind the alias).
-3. Stream all rows from PostgreSQL by primary-key ranges (keyset, never OFFSET; a bounded
-   queue holds a few batches, so memory stays flat however large the catalog) and bulk-load
-   them from two sender threads with external versions, so a concurrent newer write is never
-   overwritten by the loader's older copy.
-4. Restore refresh and replicas, refresh, and move the **read alias** to the new index and the
-   write alias off the old one in one atomic ``update_aliases`` call.
-5. Keep the previous index for ``--rollback``; delete older ones.
+A rebuild, under the rebuild lease (one at a time; it frees itself within a minute of a
+crash, ``indexing.lease``):
 
-A Redis lock prevents two rebuilds at once (incremental indexing keeps working meanwhile).
+1. Remove what a crashed rebuild left behind (an index behind the write alias only).
+2. Create a new timestamped index with bulk-load settings (no refresh, no replicas) and add
+   it to the **write alias**, so every incremental write made during the rebuild reaches it.
+3. Stream every row from PostgreSQL by primary-key ranges and bulk-load it with external
+   versions (``indexing.bulkload``), so a concurrent newer write is never overwritten.
+4. Restore refresh and replicas, force-merge, and in one atomic ``update_aliases`` call move
+   the **read alias** to the new index and the **previous alias** to the index it replaces,
+   which stays behind the write alias: it keeps receiving every edit and delete, so
+   ``rollback()`` brings back an index equal to the database. It is dropped when the
+   retention period (``SEARCH_ROLLBACK_HOURS``) ends (``expire_previous``, from beat) or at
+   the next rebuild.
+
+What cannot go wrong any more, each with its test (``tests/integration/test_index_safety.py``):
+
+* A failure after the alias call was sent (a refresh that times out, or an
+  ``update_aliases`` that timed out on the client but was applied by the cluster) never
+  deletes the new index: the aliases are read back, and an index the read alias points at
+  is live and kept. Only an index that is certainly not live is removed.
+* Ctrl-C or SIGTERM (``manage.py reindex`` turns SIGTERM into :class:`Interrupted`) removes
+  the half-built index from the write alias and deletes it, and frees the lease.
+* The rollback target is recorded (the previous alias), never guessed from index names, and
+  a rollback takes the lease like a rebuild.
+* No index is created behind the project's back: automatic index creation is off for the
+  prefix (``search.indices.protect_prefix``), and :func:`ensure_index` creates the first
+  index only under the lease, and never while a rebuild is building one.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import queue
-import threading
+import signal
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from django.core.cache import cache
-from django.db import connection
-from elasticsearch import Elasticsearch, helpers
+from django.conf import settings
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
-from indexing.writer import document_actions
-from portal.models import Maintainer, Package, Section, Tag
+from indexing import bulkload, documents
+from indexing.lease import REBUILD_KEY, Lease, LeaseTaken
+from portal.models import Package
 from search import freshness, indices
-from search.documents import PackageDocument
+from search.indices import AliasState
 
 logger = logging.getLogger(__name__)
 
-LOCK_KEY = "indexing:rebuild-lock"
-LOCK_TTL = 3 * 3600
-
-# The load is a bounded producer/consumer pipeline: this thread reads batches from
-# PostgreSQL and turns them into bulk actions while SENDERS threads send earlier batches, so
-# reading, preparing and Elasticsearch's indexing overlap. At most QUEUE_DEPTH batches wait
-# between them (plus one being built and one in flight per sender): memory stays flat
-# whatever the size of the catalog.
-SENDERS = 2
-QUEUE_DEPTH = 4
-# A bulk request of a big batch can take longer than the client's default timeout while
-# Elasticsearch merges segments; a retried request would only repeat the same work.
-BULK_TIMEOUT = 120
-# Packages compared, at the start of every load, between the set-based fast path and
-# PackageDocument.prepare(); any difference switches the load to the ORM path.
-FAST_PATH_SAMPLE = 50
+ENGINE_ERRORS = (ApiError, TransportError)
 
 
 class RebuildError(RuntimeError):
     """The rebuild failed; the message says why and what to do."""
 
 
+class Interrupted(BaseException):
+    """The operator stopped the rebuild (SIGTERM); it cleans up like on Ctrl-C."""
+
+
+class IndexNotReady(RuntimeError):
+    """There is no index to write to yet (a first rebuild is starting); retry shortly."""
+
+
 @dataclass
 class RebuildResult:
     index: str
-    previous: str | None
+    previous: str | None  # kept for rollback (behind the write and previous aliases)
     documents: int
     seconds: float
-    removed: list[str]
+    removed: list[str] = field(default_factory=list)  # indices deleted, with why
+    warnings: list[str] = field(default_factory=list)
 
 
-def package_batches(batch_size: int) -> Iterator[list[Package]]:
-    """All packages, in primary-key order, one batch of full rows at a time."""
-    last = 0
-    base = PackageDocument.source_queryset().order_by("pk")
-    while True:
-        batch = list(base.filter(pk__gt=last)[:batch_size])
-        if not batch:
-            return
-        yield batch
-        last = batch[-1].pk
+def _lease(purpose: str) -> Lease:
+    return Lease(REBUILD_KEY, purpose)
+
+
+@contextmanager
+def _holding(purpose: str) -> Iterator[Lease]:
+    try:
+        with _lease(purpose) as lease:
+            yield lease
+    except LeaseTaken as exc:
+        raise RebuildError(
+            f"cannot start the {purpose}: {exc}. Wait for it to finish "
+            "(`manage.py search_status` shows what runs)."
+        ) from None
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Interrupted` in the main thread for the block."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted("SIGTERM")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def retention_hours() -> float:
+    return float(settings.SEARCH_ROLLBACK_HOURS)
+
+
+# -- the first index ------------------------------------------------------------------
+
+
+def ensure_index() -> AliasState:
+    """Make sure incremental writes have an index to go to, and return the alias state.
+
+    The write alias is enough: during a first rebuild it points at the index being built
+    (there is no read alias yet) and writes go there. Only when no alias exists at all is a
+    first, empty index created, under the rebuild lease; if a rebuild holds the lease it is
+    about to create one, so this raises :class:`IndexNotReady` (the caller retries) instead
+    of creating a second index the rebuild would never know about.
+    """
+    state = indices.alias_state()
+    if state.write:
+        return state
+    es = indices.client()
+    if state.read:  # an index made before the write alias existed
+        es.indices.put_alias(index=state.read[0], name=indices.write_alias())
+        return indices.alias_state()
+    try:
+        with _lease("first index"):
+            state = indices.alias_state()
+            if state.write:
+                return state
+            indices.protect_prefix()
+            name = indices.new_index_name()
+            body = indices.index_body()
+            body["aliases"] = {indices.read_alias(): {}, indices.write_alias(): {}}
+            es.indices.create(index=name, body=body)
+            es.cluster.health(index=name, wait_for_status="yellow", timeout="30s")
+            logger.info("created the first index %s", name)
+            return indices.alias_state()
+    except LeaseTaken as exc:
+        raise IndexNotReady(f"no index to write to yet ({exc})") from None
+
+
+# -- rebuild --------------------------------------------------------------------------
 
 
 def rebuild(
     *,
     batch_size: int = 1000,
-    keep: int = 1,
     on_progress: Callable[[int], None] | None = None,
     dry_run: bool = False,
     merge: bool = True,
     on_step: Callable[[str], None] | None = None,
 ) -> RebuildResult:
-    """Build a new index from PostgreSQL and switch the read alias to it atomically.
-
-    With ``merge`` (the default), the loaded index is force-merged to one segment before it
-    goes live: searches over one segment are cheaper, and a catalog changes little between
-    rebuilds. ``on_step`` is told about each phase after the load."""
+    """Build a new index from PostgreSQL and make it live atomically (see the module
+    docstring). ``on_step`` is told about each phase after the load."""
     total = Package.objects.count()
     if dry_run:
-        return RebuildResult(indices.new_index_name(), _current(), total, 0.0, [])
-    token = str(time.time())
-    if not cache.add(LOCK_KEY, token, LOCK_TTL):
-        raise RebuildError(
-            "another rebuild holds the lock; wait for it to finish "
-            f"(or, if it crashed, delete the cache key '{LOCK_KEY}')"
-        )
+        return RebuildResult(indices.new_index_name(), _live(), total, 0.0)
+    step = on_step or (lambda message: None)
     started = time.monotonic()
-    client = indices.client()
-    previous = _current()
-    name = indices.new_index_name()
-    try:
-        indices.create_index(name, bulk_load=True)
-        # From here on, incremental writes reach the new index too.
-        client.indices.update_aliases(
-            actions=[{"add": {"index": name, "alias": indices.write_alias()}}]
-        )
-        done = _load(client, name, batch_size, on_progress)
-        live = indices.index_settings()
-        client.indices.put_settings(
-            index=name,
-            settings={
-                "number_of_replicas": live["number_of_replicas"],
-                "refresh_interval": live["refresh_interval"],
-                "gc_deletes": live["gc_deletes"],
-            },
-        )
-        client.indices.refresh(index=name)
-        if merge:
-            if on_step:
-                on_step("merging the new index into one segment")
-            client.options(request_timeout=1800).indices.forcemerge(index=name, max_num_segments=1)
-        if on_step:
-            on_step("waiting for the new index to be allocated, then switching the aliases")
-        client.cluster.health(index=name, wait_for_status="yellow", timeout="60s")
-        actions = [
-            {"add": {"index": name, "alias": indices.read_alias()}},
-            {"add": {"index": name, "alias": indices.write_alias()}},
-        ]
-        for old in indices.indices_behind(indices.read_alias()):
-            actions.append({"remove": {"index": old, "alias": indices.read_alias()}})
-        for old in indices.indices_behind(indices.write_alias()):
-            if old != name:
-                actions.append({"remove": {"index": old, "alias": indices.write_alias()}})
-        # Cached facet counts belong to the old index: the generation moves on (no search
-        # uses the cache while the swap is in flight).
-        with freshness.writing():
-            client.indices.update_aliases(actions=actions)
-            # Incremental writes sent to the new index since its last refresh (its refresh
-            # interval is the live one again) must be searchable before the generation moves.
-            client.indices.refresh(index=name)
-    except Exception:
-        # Leave the live index untouched; drop the half-built one.
-        with contextlib.suppress(Exception):
-            client.indices.delete(index=name)
-        raise
-    finally:
-        if cache.get(LOCK_KEY) == token:
-            cache.delete(LOCK_KEY)
-    removed = _remove_old(keep=keep, current=name, previous=previous)
-    return RebuildResult(name, previous, done, time.monotonic() - started, removed)
+    es = indices.client()
+    with _holding("rebuild") as lease:
+        indices.protect_prefix()
+        removed = _remove_abandoned(es, indices.alias_state())
+        name = indices.new_index_name()
+        es.indices.create(index=name, body=indices.index_body(bulk_load=True))
+        before: AliasState | None = None
+        warnings: list[str] = []
+        try:
+            es.indices.update_aliases(
+                actions=[{"add": {"index": name, "alias": indices.write_alias()}}]
+            )
+            done = bulkload.load(es, name, documents.batches(batch_size), batch_size, on_progress)
+            _make_live_settings(es, name, merge, step)
+            if not lease.held():
+                raise RebuildError("the rebuild lost its lease (Redis?); nothing was switched")
+            step("switching the aliases")
+            before = indices.alias_state()
+            warnings += _swap(es, name, before)
+        except BaseException as exc:
+            outcome = _went_live(es, name)
+            if outcome is not True:
+                _discard(es, name, keep=outcome is None)
+                if isinstance(exc, ENGINE_ERRORS):
+                    raise RebuildError(
+                        f"Elasticsearch failed during the rebuild ({exc}); the live index was "
+                        "not changed"
+                        + (
+                            f", and the new index {name} was removed."
+                            if outcome is False
+                            else f". The aliases could not be read back: the new index {name} "
+                            "was kept; `manage.py search_status` shows where they point."
+                        )
+                    ) from exc
+                raise
+            warnings.append(f"the new index went live, but then: {exc}")
+        assert before is not None  # it went live, so the swap was attempted
+        removed += _after_swap(es, before)
+    kept = before.live if retention_hours() > 0 else None
+    return RebuildResult(name, kept, done, time.monotonic() - started, removed, warnings)
+
+
+def _live() -> str | None:
+    return indices.alias_state().live
+
+
+def _make_live_settings(es: Elasticsearch, name: str, merge: bool, step: Callable) -> None:
+    live = indices.index_settings()
+    es.indices.put_settings(
+        index=name,
+        settings={k: live[k] for k in ("number_of_replicas", "refresh_interval", "gc_deletes")},
+    )
+    es.indices.refresh(index=name)
+    if merge:
+        step("merging the new index into one segment")
+        es.options(request_timeout=1800).indices.forcemerge(index=name, max_num_segments=1)
+    step("waiting for the new index to be allocated")
+    es.cluster.health(index=name, wait_for_status="yellow", timeout="60s")
+
+
+def _swap(es: Elasticsearch, name: str, before: AliasState) -> list[str]:
+    """Make ``name`` live; the index it replaces becomes the rollback target (still written
+    to); the old rollback target leaves every alias. Returns warnings."""
+    read, write, previous = indices.read_alias(), indices.write_alias(), indices.previous_alias()
+    actions: list[dict[str, Any]] = [{"add": {"index": name, "alias": read}}]
+    actions += [{"remove": {"index": old, "alias": read}} for old in before.read if old != name]
+    keep = retention_hours() > 0 and before.live is not None
+    for old in before.previous:
+        actions.append({"remove": {"index": old, "alias": previous}})
+        if old in before.write and old != before.live:
+            actions.append({"remove": {"index": old, "alias": write}})
+    if keep:
+        actions.append({"add": {"index": before.live, "alias": previous}})
+    elif before.live is not None:
+        actions.append({"remove": {"index": before.live, "alias": write}})
+    return _switch(es, actions, becomes_live=name)
+
+
+def _switch(es: Elasticsearch, actions: list[dict[str, Any]], *, becomes_live: str) -> list[str]:
+    """Run one atomic alias change that makes ``becomes_live`` live, inside a registered
+    index write (cached counts belong to the old index). A call that fails is checked
+    against the aliases themselves: a timeout may hide an applied change."""
+    warnings = []
+    with freshness.writing():
+        try:
+            es.indices.update_aliases(actions=actions)
+        except ENGINE_ERRORS as exc:
+            if _went_live(es, becomes_live) is not True:
+                raise
+            warnings.append(f"the alias change was applied although the call failed ({exc})")
+        with suppress(*ENGINE_ERRORS):
+            _stamp_live_since(es, becomes_live)
+        # Writes sent to it since its last refresh must be searchable before the generation
+        # moves on (a failure here is handled by freshness.writing: it keeps the cache off).
+        es.indices.refresh(index=becomes_live)
+    return warnings
+
+
+def _went_live(es: Elasticsearch, name: str) -> bool | None:
+    """Whether the read alias points at ``name`` (None: the aliases cannot be read)."""
+    for attempt in range(3):
+        try:
+            return name in indices.alias_state(es).read
+        except ENGINE_ERRORS:
+            time.sleep(1 + attempt)
+    return None
+
+
+def _discard(es: Elasticsearch, name: str, *, keep: bool) -> None:
+    """Take a half-built index out of the write alias and delete it (unless ``keep``: the
+    aliases could not be read, so it is left for ``search_status --remove-orphans``)."""
+    if keep:
+        return
+    with suppress(*ENGINE_ERRORS):
+        es.indices.delete_alias(index=name, name=indices.write_alias())
+    with suppress(*ENGINE_ERRORS):
+        es.indices.delete(index=name)
+
+
+def _after_swap(es: Elasticsearch, before: AliasState) -> list[str]:
+    """Delete what the swap left behind: the former rollback target (it is in no alias now)
+    and orphans. Returns "name (why)" for each index removed."""
+    removed = []
+    state = indices.alias_state(es)
+    for name in state.orphans:
+        why = "the previous rollback target" if name in before.previous else "an orphan"
+        if name == before.live:
+            why = "the replaced index (rollback retention is 0)"
+        es.indices.delete(index=name)
+        removed.append(f"{name} ({why})")
+    return removed
+
+
+def _remove_abandoned(es: Elasticsearch, state: AliasState) -> list[str]:
+    """Indices a crashed rebuild left behind the write alias; called under the lease, so no
+    rebuild is running."""
+    removed = []
+    for name in state.building:
+        _discard(es, name, keep=False)
+        removed.append(f"{name} (left behind by an interrupted rebuild)")
+    return removed
+
+
+def _stamp_live_since(es: Elasticsearch, name: str) -> None:
+    """Record when ``name`` went live (the rollback retention counts from it)."""
+    es.indices.put_mapping(index=name, meta={"live_since": datetime.now(UTC).isoformat()})
+
+
+def live_since(es: Elasticsearch, name: str) -> datetime | None:
+    meta = es.indices.get_mapping(index=name)[name]["mappings"].get("_meta") or {}
+    raw = meta.get("live_since")
+    return datetime.fromisoformat(raw) if raw else None
+
+
+# -- rollback and housekeeping ----------------------------------------------------------
 
 
 def rollback() -> str:
-    """Point both aliases back at the newest older index; return its name."""
-    current = _current()
-    candidates = [i for i in _all_indices() if i != current]
-    if not candidates:
-        raise RebuildError("no previous index to roll back to")
-    target = candidates[-1]
-    actions = [
-        {"add": {"index": target, "alias": indices.read_alias()}},
-        {"add": {"index": target, "alias": indices.write_alias()}},
-    ]
-    if current:
-        actions += [
-            {"remove": {"index": current, "alias": indices.read_alias()}},
-            {"remove": {"index": current, "alias": indices.write_alias()}},
+    """Make the recorded previous index live again (it received every write since the
+    swap); the index it replaces becomes the rollback target, so rolling back again undoes
+    the rollback. Returns the index now live."""
+    es = indices.client()
+    with _holding("rollback"):
+        state = indices.alias_state(es)
+        target = state.rollback_target
+        if target is None:
+            hours = retention_hours()
+            raise RebuildError(
+                "there is no previous index to roll back to: a rebuild keeps the index it "
+                f"replaced for {hours:g} hours (SEARCH_ROLLBACK_HOURS)"
+                + (", and it has expired or no rebuild has run yet." if hours else ".")
+            )
+        if target not in state.write:
+            raise RebuildError(
+                f"the previous index {target} no longer receives writes, so it is out of date; "
+                "rebuild instead (`manage.py reindex`)"
+            )
+        read, previous = indices.read_alias(), indices.previous_alias()
+        actions: list[dict[str, Any]] = [
+            {"add": {"index": target, "alias": read}},
+            {"remove": {"index": target, "alias": previous}},
         ]
-    with freshness.writing():
-        indices.client().indices.update_aliases(actions=actions)
-        indices.client().indices.refresh(index=target)
+        for current in state.read:
+            actions += [
+                {"remove": {"index": current, "alias": read}},
+                {"add": {"index": current, "alias": previous}},
+            ]
+        _switch(es, actions, becomes_live=target)
     return target
 
 
-def _current() -> str | None:
-    behind = indices.indices_behind(indices.read_alias())
-    return behind[0] if behind else None
-
-
-def _all_indices() -> list[str]:
-    found = indices.client().indices.get(index=indices.index_pattern(), expand_wildcards="open")
-    return sorted(found.keys())
-
-
-def _remove_old(*, keep: int, current: str, previous: str | None) -> list[str]:
-    """Delete indices older than the ``keep`` most recent ones before ``current``."""
-    older = [i for i in _all_indices() if i != current]
-    doomed = older[: max(0, len(older) - keep)]
-    for name in doomed:
-        indices.client().indices.delete(index=name)
-    return doomed
-
-
-# -- loading ----------------------------------------------------------------------------
-
-
-def _load(
-    client: Elasticsearch,
-    index: str,
-    batch_size: int,
-    on_progress: Callable[[int], None] | None,
-) -> int:
-    """Stream every package into ``index``; return how many documents were written."""
-    if _fast_path_agrees(batch_size):
-        batches: Iterator[list[dict[str, Any]]] = fast_action_batches(index, batch_size)
-    else:
-        logger.warning(
-            "reindex: the fast document path differs from PackageDocument.prepare(); "
-            "loading through the ORM instead (slower)"
-        )
-        batches = (list(document_actions(batch, index)) for batch in package_batches(batch_size))
-    senders = _BulkSenders(client.options(request_timeout=BULK_TIMEOUT), batch_size)
-    done = 0
+def expire_previous(now: datetime | None = None) -> str | None:
+    """Drop the rollback target once the retention period is over (beat runs this); returns
+    the index removed, if any."""
+    es = indices.client()
+    state = indices.alias_state(es)
+    target, live = state.rollback_target, state.live
+    if target is None or live is None:
+        return None
+    since = live_since(es, live)
+    if since is None:
+        created = es.indices.get_settings(index=live, name="index.creation_date")
+        millis = int(created[live]["settings"]["index"]["creation_date"])
+        since = datetime.fromtimestamp(millis / 1000, UTC)
+    age_hours = ((now or datetime.now(UTC)) - since).total_seconds() / 3600
+    if age_hours < retention_hours():
+        return None
     try:
-        for actions in batches:
-            senders.put(actions)
-            done += senders.report(on_progress)
-        senders.finish()
-    finally:
-        senders.stop()
-    return done + senders.report(on_progress)
+        with _lease("rollback expiry"):
+            state = indices.alias_state(es)
+            if state.rollback_target != target:
+                return None
+            es.indices.update_aliases(
+                actions=[
+                    {"remove": {"index": target, "alias": indices.previous_alias()}},
+                    {"remove": {"index": target, "alias": indices.write_alias()}},
+                ]
+            )
+            es.indices.delete(index=target)
+    except LeaseTaken:
+        return None  # a rebuild or rollback runs; next time
+    logger.info("rollback retention over: removed the previous index %s", target)
+    return target
 
 
-class _BulkSenders:
-    """Threads sending batches of bulk actions taken from a bounded queue.
-
-    The first failure (any error but a version conflict) stops the load: it is raised in
-    the reading thread at its next ``put`` or at ``finish``.
-    """
-
-    def __init__(self, client: Elasticsearch, chunk_size: int) -> None:
-        self.client = client
-        self.chunk_size = chunk_size
-        self.pending: queue.Queue[list[dict[str, Any]] | None] = queue.Queue(QUEUE_DEPTH)
-        self.sent: queue.SimpleQueue[int] = queue.SimpleQueue()
-        self.error: BaseException | None = None
-        self.abort = threading.Event()
-        self.threads = [
-            threading.Thread(target=self._run, name=f"reindex-bulk-{i}", daemon=True)
-            for i in range(SENDERS)
-        ]
-        for thread in self.threads:
-            thread.start()
-
-    def _run(self) -> None:
-        while True:
-            actions = self.pending.get()
-            if actions is None:
-                return
-            if self.abort.is_set():
-                continue  # drain without sending
-            try:
-                self._send(actions)
-                self.sent.put(len(actions))
-            except BaseException as exc:
-                if self.error is None:
-                    self.error = exc
-                self.abort.set()
-
-    def _send(self, actions: list[dict[str, Any]]) -> None:
-        for ok, item in helpers.streaming_bulk(
-            self.client,
-            actions,
-            chunk_size=self.chunk_size,
-            raise_on_error=False,
-            max_retries=3,
-        ):
-            if not ok and next(iter(item.values())).get("status") != 409:
-                raise RebuildError(f"bulk load failed: {item}")
-
-    def _raise_failure(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-    def put(self, actions: list[dict[str, Any]]) -> None:
-        while True:
-            self._raise_failure()
-            try:
-                self.pending.put(actions, timeout=0.5)
-                return
-            except queue.Full:
-                continue
-
-    def report(self, on_progress: Callable[[int], None] | None) -> int:
-        """Documents sent since the last call (passed to ``on_progress`` in this thread)."""
-        total = 0
-        while True:
-            try:
-                count = self.sent.get_nowait()
-            except queue.Empty:
-                return total
-            total += count
-            if on_progress:
-                on_progress(count)
-
-    def finish(self) -> None:
-        """Wait until everything queued is sent; raise the first failure."""
-        for _ in self.threads:
-            self.pending.put(None)
-        for thread in self.threads:
-            thread.join()
-        self._raise_failure()
-
-    def stop(self) -> None:
-        """Stop the threads (after ``finish``, or on a failure: nothing more is sent)."""
-        if not any(thread.is_alive() for thread in self.threads):
-            return
-        self.abort.set()
-        for _ in self.threads:
-            with contextlib.suppress(queue.Full):
-                self.pending.put(None, timeout=BULK_TIMEOUT)
-        for thread in self.threads:
-            thread.join(timeout=BULK_TIMEOUT)
-
-
-# The fast document path: one set-based query per batch (keyset by primary key, tags
-# aggregated in the same statement, so a document is one consistent snapshot of its row)
-# and plain tuples instead of model instances. It must build exactly what
-# PackageDocument.prepare() builds; rebuild() checks a sample against it before every load
-# (and falls back to the ORM path on any difference), and bench/reindex.py checks more.
-
-
-def _fast_sql(where: str) -> str:
-    package = Package._meta
-    through = Package.tags.through._meta
-    tag = Tag._meta
-    return f"""
-        SELECT p.id, p.row_version, p.name, p.version, p.summary, p.description, s.name,
-               p.priority, p.architecture, m.name,
-               ARRAY(
-                   SELECT t.facet || '::' || t.value
-                   FROM {through.db_table} pt JOIN {tag.db_table} t ON t.id = pt.tag_id
-                   WHERE pt.package_id = p.id
-               ),
-               p.homepage, p.installed_size_kb, p.download_size_bytes,
-               p.reverse_dependency_count
-        FROM {package.db_table} p
-        JOIN {Section._meta.db_table} s ON s.id = p.section_id
-        JOIN {Maintainer._meta.db_table} m ON m.id = p.maintainer_id
-        WHERE {where}
-        ORDER BY p.id
-    """
-
-
-def _fast_source(row: tuple) -> dict[str, Any]:
-    (_, row_version, name, version, summary, description, section, priority, architecture,
-     maintainer, tags, homepage, installed, download, popularity) = row  # fmt: skip
-    return {
-        "name": name,
-        "version": version,
-        "summary": summary,
-        "description": description,
-        "section": section,
-        "priority": priority,
-        "architecture": architecture,
-        "maintainer": maintainer,
-        "tags": sorted(tags),
-        "homepage": homepage,
-        "installed_size_kb": installed,
-        "download_size_bytes": download,
-        "popularity": popularity,
-        "row_version": row_version,
-    }
-
-
-def fast_action_batches(index: str, batch_size: int) -> Iterator[list[dict[str, Any]]]:
-    """Bulk index actions for all packages, in primary-key order, one batch at a time."""
-    sql = _fast_sql("p.id > %s") + " LIMIT %s"
-    last = 0
-    while True:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [last, batch_size])
-            rows = cursor.fetchall()
-        if not rows:
-            return
-        yield [
-            {
-                "_op_type": "index",
-                "_index": index,
-                "_id": row[0],
-                "version": row[1],
-                "version_type": "external_gte",
-                "_source": _fast_source(row),
-            }
-            for row in rows
-        ]
-        last = rows[-1][0]
-
-
-def fast_sources(ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-    """The fast path's document bodies for these packages (id -> _source)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_fast_sql("p.id = ANY(%s)"), [sorted(set(ids))])
-        return {row[0]: _fast_source(row) for row in cursor.fetchall()}
-
-
-def fast_path_mismatches(ids: Iterable[int]) -> list[int]:
-    """Ids whose fast-path body differs from ``PackageDocument().prepare(package)``.
-
-    A package whose row changed between the two reads (another row version) is skipped.
-    Bodies are compared as serialised JSON (keys sorted: ``prepare()`` orders them by the
-    document's field set, which varies between processes), so types must match too.
-    """
-    doc = PackageDocument()
-    packages = {p.pk: p for p in PackageDocument.source_queryset().filter(pk__in=list(ids))}
-    fast = fast_sources(packages)
-    differ = []
-    for pk, package in sorted(packages.items()):
-        body = fast.get(pk)
-        if body is not None and body["row_version"] != package.row_version:
-            continue
-        expected = doc.prepare(package)
-        if body is None or _canonical(body) != _canonical(expected):
-            differ.append(pk)
-    return differ
-
-
-def _canonical(body: dict[str, Any]) -> str:
-    return json.dumps(body, sort_keys=True)
-
-
-def _fast_path_agrees(batch_size: int) -> bool:
-    """Whether the fast path builds the same documents as the ORM path (a sample)."""
-    sample = list(
-        Package.objects.order_by("pk").values_list("pk", flat=True)[: min(batch_size, 1000)]
-    )[:: max(1, min(batch_size, 1000) // FAST_PATH_SAMPLE)]
-    return not fast_path_mismatches(sample)
+def remove_orphans() -> list[str]:
+    """Delete indices of the prefix that no alias points at, and indices an interrupted
+    rebuild left behind the write alias; returns them."""
+    es = indices.client()
+    with _holding("orphan removal"):
+        state = indices.alias_state(es)
+        removed = _remove_abandoned(es, state)
+        for name in state.orphans:
+            with suppress(NotFoundError):
+                es.indices.delete(index=name)
+            removed.append(f"{name} (orphan)")
+    return removed

@@ -14,9 +14,11 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from portal.models import Maintainer, Package, Section, Tag
+from portal.models import Dependency, Maintainer, Package, Section, Tag
 
-WATCHED = (Package, Section, Maintainer, Tag)
+# A dependency change recounts its target's reverse dependencies (a database trigger), which
+# changes the target's document: it needs a kick as much as a package edit does.
+WATCHED = (Package, Section, Maintainer, Tag, Dependency)
 
 
 def connect() -> None:

@@ -1,77 +1,171 @@
-"""The state of search indexing, for ``search_status`` and the admin's status page."""
+"""The state of search indexing: recorded by the tasks and commands, read by
+``search_status``, the admin's status page and ``/readyz``.
+
+What is recorded (the worker's heartbeat, the outbox statistics, the last rebuild, recent
+errors) lives in the coordination Redis, which never evicts: in the cache Redis a heartbeat
+could be evicted by a burst of distinct searches and ``/readyz`` would report the worker
+dead.
+"""
 
 from __future__ import annotations
 
-import contextlib
+import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from django.core.cache import cache
+import redis
+from django.conf import settings
+from django.db import connection
 
-from indexing.tasks import ERRORS_KEY, HEARTBEAT_KEY, STATS_KEY
+from indexing.lease import holder
 from indexing.writer import outbox_stats
-from portal.models import Package
-from search import freshness, indices
+from search import freshness, indices, stores
 
+HEARTBEAT_KEY = "indexing:worker-heartbeat"
+STATS_KEY = "indexing:outbox-stats"
+ERRORS_KEY = "indexing:recent-errors"
 LAST_REBUILD_KEY = "indexing:last-rebuild"
+MAX_ERRORS = 20
+
+
+def _put(name: str, value: Any, ttl: float | None = None) -> None:
+    stores.coordination().set(
+        stores.key(name), json.dumps(value), px=int(ttl * 1000) if ttl else None
+    )
+
+
+def _get(name: str) -> Any:
+    try:
+        raw = stores.coordination().get(stores.key(name))
+    except redis.RedisError:
+        return None
+    return json.loads(raw) if raw else None
+
+
+def record_heartbeat(stats: dict[str, Any]) -> None:
+    """The sweeper's beat: the worker lives, and this is the backlog it saw."""
+    _put(STATS_KEY, stats, ttl=300)
+    _put(HEARTBEAT_KEY, time.time())
+
+
+def heartbeat_age() -> float | None:
+    beat = _get(HEARTBEAT_KEY)
+    return round(time.time() - float(beat), 1) if beat is not None else None
 
 
 def record_rebuild(result: Any) -> None:
     """Remember the last full rebuild (shown on the status page)."""
-    with contextlib.suppress(Exception):
-        cache.set(
-            LAST_REBUILD_KEY,
-            {
-                "index": result.index,
-                "documents": result.documents,
-                "seconds": round(result.seconds, 1),
-                "finished_at": time.time(),
-            },
-            timeout=None,
-        )
+    _put(
+        LAST_REBUILD_KEY,
+        {
+            "index": result.index,
+            "documents": result.documents,
+            "seconds": round(result.seconds, 1),
+            "finished_at": time.time(),
+        },
+    )
 
 
-def _cached(key: str) -> Any:
+def record_error(exc: BaseException) -> None:
+    """Keep the last indexing errors for the status page (best effort)."""
+    entry = json.dumps({"at": time.time(), "error": f"{type(exc).__name__}: {exc}"[:500]})
     try:
-        return cache.get(key)
-    except Exception:
-        return None
+        pipe = stores.coordination().pipeline(transaction=False)
+        pipe.lpush(stores.key(ERRORS_KEY), entry)
+        pipe.ltrim(stores.key(ERRORS_KEY), 0, MAX_ERRORS - 1)
+        pipe.execute()
+    except redis.RedisError:
+        pass  # the error itself is logged by the caller
+
+
+def recent_errors() -> list[dict[str, Any]]:
+    try:
+        raw = stores.coordination().lrange(stores.key(ERRORS_KEY), 0, MAX_ERRORS - 1)
+    except redis.RedisError:
+        return []
+    return [json.loads(item) for item in raw]
 
 
 def queue_lengths() -> dict[str, int | None]:
     """Messages waiting in each Celery queue (Redis broker lists), None if unreachable."""
-    import redis
-    from django.conf import settings
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
     names = ("indexing", "maintenance", "celery")
     try:
-        broker = redis.Redis.from_url(
-            settings.CELERY_BROKER_URL, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
-        )
+        broker = stores.redis_client(settings.CELERY_BROKER_URL)
         return {name: int(broker.llen(name)) for name in names}
     except redis.RedisError:
         return dict.fromkeys(names)
 
 
-def collect() -> dict[str, Any]:
-    """Aliases, counts, backlog and freshness lag, heartbeat, last rebuild, recent errors."""
+@dataclass
+class Counts:
+    documents: int
+    rows: int
+    backlog: int
+
+    @property
+    def mismatch(self) -> bool:
+        """More difference between documents and rows than pending changes can explain."""
+        return abs(self.documents - self.rows) > self.backlog
+
+    def describe(self) -> str:
+        text = f"{self.documents} documents for {self.rows} rows"
+        if self.mismatch:
+            text += (
+                f" ({self.backlog} changes pending): the index is incomplete or has extra "
+                "documents; run `manage.py search_status --verify --repair`, or "
+                "`manage.py reindex`"
+            )
+        return text
+
+
+def counts() -> Counts:
+    """Documents in the live index against rows in PostgreSQL, and the pending backlog."""
     es = indices.client()
-    read = indices.indices_behind(indices.read_alias())
-    write = indices.indices_behind(indices.write_alias())
-    docs = es.count(index=indices.read_alias())["count"] if read else 0
-    heartbeat = _cached(HEARTBEAT_KEY)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM portal_package")
+        rows = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM indexing_outbox")
+        backlog = cursor.fetchone()[0]
+    state = indices.alias_state(es)
+    documents = es.count(index=indices.read_alias())["count"] if state.live else 0
+    return Counts(documents, rows, backlog)
+
+
+def redis_servers() -> dict[str, Any]:
+    """Memory, cap, policy and evictions of both Redis servers (None: unreachable)."""
+    found: dict[str, Any] = {}
+    for name, client in (("coordination", stores.coordination), ("cache", stores.cache_client)):
+        try:
+            found[name] = stores.info(client())
+        except redis.RedisError as exc:
+            found[name] = {"error": str(exc)}
+    return found
+
+
+def collect() -> dict[str, Any]:
+    """Everything the status page and ``search_status`` show."""
+    es = indices.client()
+    state = indices.alias_state(es)
+    found = counts()
     return {
-        "read_alias": {"name": indices.read_alias(), "indices": read},
-        "write_alias": {"name": indices.write_alias(), "indices": write},
-        "documents": docs,
-        "rows": Package.objects.count(),
+        "read_alias": {"name": indices.read_alias(), "indices": state.read},
+        "write_alias": {"name": indices.write_alias(), "indices": state.write},
+        "previous_alias": {"name": indices.previous_alias(), "indices": state.previous},
+        "indices": [{"name": name, "role": state.role(name)} for name in state.all],
+        "orphans": state.orphans,
+        "rollback_hours": settings.SEARCH_ROLLBACK_HOURS,
+        "documents": found.documents,
+        "rows": found.rows,
+        "count_mismatch": found.mismatch,
+        "counts": found.describe(),
         "outbox": outbox_stats(),
-        "last_sweep": _cached(STATS_KEY),
-        "worker_heartbeat_age_s": round(time.time() - float(heartbeat), 1) if heartbeat else None,
+        "last_sweep": _get(STATS_KEY),
+        "worker_heartbeat_age_s": heartbeat_age(),
         "generation": freshness.current_generation(),
-        "last_rebuild": _cached(LAST_REBUILD_KEY),
-        "recent_errors": _cached(ERRORS_KEY) or [],
+        "lease": holder(),
+        "last_rebuild": _get(LAST_REBUILD_KEY),
+        "recent_errors": recent_errors(),
         "queues": queue_lengths(),
+        "redis": redis_servers(),
     }

@@ -5,29 +5,39 @@
   exponential backoff; the rows stay in the outbox meanwhile, so nothing is lost even if the
   retries run out.
 * ``sweep_outbox`` (queue ``maintenance``, every few seconds from beat): records the backlog
-  and the age of the oldest pending change, and re-sends work the broker or a dead worker
-  dropped.
+  and the age of the oldest pending change (and so the worker's heartbeat), and re-sends
+  work the broker or a dead worker dropped.
+* ``expire_previous_index`` (queue ``maintenance``, from beat): drops the rollback target
+  once its retention period (``SEARCH_ROLLBACK_HOURS``) is over.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
+import redis
 from celery import shared_task
-from django.core.cache import cache
 from django.db import DatabaseError
 from elasticsearch import ApiError, TransportError
 
-from indexing import writer
+from indexing import rebuild, status, writer
+from search import freshness, stores
 
 logger = logging.getLogger(__name__)
 
-ENGINE_ERRORS = (ApiError, TransportError, writer.BulkWriteError, DatabaseError, ConnectionError)
+# Failures that leave the outbox rows in place, to be written again later.
+RETRIED = (
+    ApiError,
+    TransportError,
+    writer.BulkWriteError,
+    DatabaseError,
+    ConnectionError,
+    freshness.WriteNotRegistered,
+    freshness.GenerationNotBumped,
+    rebuild.IndexNotReady,
+)
 RETRY_GUARD_KEY = "indexing:retry-scheduled"
-STATS_KEY = "indexing:outbox-stats"
-HEARTBEAT_KEY = "indexing:worker-heartbeat"  # read by /readyz (config/health.py)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
@@ -35,15 +45,17 @@ def process_outbox(self: Any) -> dict[str, int]:
     """Write pending changes to Elasticsearch (idempotent: safe to run any number of times)."""
     try:
         written, more = writer.process_outbox()
-    except ENGINE_ERRORS as exc:
+    except RETRIED as exc:
         countdown = min(30, 2 ** min(self.request.retries, 5))
         # One retry chain at a time is enough: the outbox holds the work, not the message.
         try:
-            first = cache.add(RETRY_GUARD_KEY, 1, timeout=countdown + 5)
-        except Exception:
+            first = bool(
+                stores.coordination().set(stores.key(RETRY_GUARD_KEY), 1, nx=True, ex=countdown + 5)
+            )
+        except redis.RedisError:
             first = False
         logger.warning("indexing failed (%s); %s", exc, "retrying" if first else "left to sweeper")
-        record_error(exc)
+        status.record_error(exc)
         if first:
             raise self.retry(exc=exc, countdown=countdown) from exc
         return {"written": 0, "more": 1}
@@ -57,9 +69,8 @@ def sweep_outbox() -> dict[str, Any]:
     """Record the backlog; if anything is pending, make sure a worker processes it."""
     stats = writer.outbox_stats()
     try:
-        cache.set(STATS_KEY, stats, timeout=300)
-        cache.set(HEARTBEAT_KEY, time.time(), timeout=None)
-    except Exception as exc:
+        status.record_heartbeat(stats)
+    except redis.RedisError as exc:
         logger.warning("cannot record outbox stats: %s", exc)
     if stats["backlog"]:
         logger.info(
@@ -71,17 +82,10 @@ def sweep_outbox() -> dict[str, Any]:
     return stats
 
 
-ERRORS_KEY = "indexing:recent-errors"
-
-
-def record_error(exc: BaseException) -> None:
-    """Keep the last 20 indexing errors for the admin's search status page."""
-    try:
-        errors = cache.get(ERRORS_KEY) or []
-        errors.insert(0, {"at": time.time(), "error": f"{type(exc).__name__}: {exc}"[:500]})
-        cache.set(ERRORS_KEY, errors[:20], timeout=7 * 24 * 3600)
-    except Exception:
-        logger.debug("cannot record the indexing error", exc_info=True)
+@shared_task(acks_late=True, ignore_result=True)
+def expire_previous_index() -> str | None:
+    """Drop the rollback target when its retention period is over."""
+    return rebuild.expire_previous()
 
 
 def kick() -> bool:
@@ -90,7 +94,7 @@ def kick() -> bool:
     try:
         process_outbox.apply_async(queue="indexing", retry=False)
         return True
-    except Exception as exc:
+    except Exception as exc:  # any broker failure (kombu raises many kinds)
         logger.warning(
             "could not reach the Celery broker (%s); the change stays in the indexing outbox "
             "and the periodic sweeper will send it",

@@ -1,27 +1,24 @@
-"""Versioned bulk writes of package documents, and the outbox processing loop.
+"""Incremental writes of package documents, and the outbox processing loop.
 
-Every write carries an external version (``version_type=external_gte``): the row's
-``row_version`` for an index operation, the outbox version (a fresh sequence value taken when
-the row was deleted) for a delete. Elasticsearch rejects an operation older than the document
-it holds (409), so a late or replayed write can never take the index back in time; such
-conflicts are expected and counted, not errors.
+Documents are built by ``indexing.documents`` (the one builder) and written with external
+versions, so a late or replayed write can never take the index back in time; version
+conflicts (409) are expected and counted, not errors.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, transaction
 from elasticsearch import helpers
 
-from portal.models import Package
+from indexing import documents
+from indexing.rebuild import ensure_index
 from search import freshness
-from search.documents import PackageDocument
-from search.indices import client, ensure_index, indices_behind, read_alias, write_alias
+from search.indices import alias_state, client
 
 logger = logging.getLogger(__name__)
 
@@ -38,56 +35,37 @@ class WriteStats:
     deleted: int = 0
     conflicts: int = 0
 
-    def add(self, other: WriteStats) -> None:
-        self.indexed += other.indexed
-        self.deleted += other.deleted
-        self.conflicts += other.conflicts
+
+@dataclass
+class _Outcome:
+    conflicts: int = 0
+    missing_index: bool = False  # the index was deleted while we wrote (a rebuild's cleanup)
 
 
-def document_actions(
-    packages: Iterable[Package], index: str, *, stamp: bool = False
-) -> Iterator[dict[str, Any]]:
-    """Bulk index actions for full package rows (with section, maintainer, tags loaded).
-
-    ``stamp`` adds ``indexed_at`` (the incremental path does; editors see it in the admin).
-    """
-    doc = PackageDocument()
-    now = datetime.now(UTC).isoformat() if stamp else None
-    for package in packages:
-        source = doc.prepare(package)
-        if now:
-            source["indexed_at"] = now
-        yield {
-            "_op_type": "index",
-            "_index": index,
-            "_id": package.pk,
-            "version": package.row_version,
-            "version_type": "external_gte",
-            "_source": source,
-        }
-
-
-def _bulk(actions: list[dict[str, Any]], *, refresh: str | bool = False) -> int:
-    """Send actions; return the number of version conflicts; raise on any other failure."""
+def _bulk(actions: list[dict[str, Any]], *, refresh: str | bool = False) -> _Outcome:
+    """Send actions; count version conflicts; raise on any other failure."""
+    outcome = _Outcome()
     if not actions:
-        return 0
+        return outcome
     _, errors = helpers.bulk(
         client(), actions, raise_on_error=False, stats_only=False, refresh=refresh
     )
-    conflicts = 0
     failures = []
     for error in errors:
         ((op, detail),) = error.items()
         status = detail.get("status")
+        kind = (detail.get("error") or {}).get("type")
         if status == 409:
-            conflicts += 1  # a newer version is already there: expected
-        elif op == "delete" and status == 404:
+            outcome.conflicts += 1  # a newer version is already there: expected
+        elif op == "delete" and status == 404 and kind != "index_not_found_exception":
             continue  # nothing to delete (a tombstone with our version is kept anyway)
+        elif kind == "index_not_found_exception":
+            outcome.missing_index = True
         else:
             failures.append(detail)
     if failures:
         raise BulkWriteError(f"{len(failures)} bulk operations failed; first: {failures[0]}")
-    return conflicts
+    return outcome
 
 
 def write_documents(versions: dict[int, int]) -> WriteStats:
@@ -97,55 +75,50 @@ def write_documents(versions: dict[int, int]) -> WriteStats:
     The live index (behind the read alias) is written with ``refresh=wait_for``, so when this
     returns the change is searchable, and the index generation is bumped then (inside
     ``search.freshness.writing``, so no search combines it with counts cached before it).
-    An index being rebuilt (refresh off) is written without waiting. If a rebuild added its
-    new index to the write alias while we were writing, we write again to it: the rebuild's
-    own load only reads rows after that moment, so either it or we deliver the newest state.
+    Other indices (being built, or kept for rollback) are written without waiting. If a
+    rebuild added its new index to the write alias while we were writing, we write again to
+    it: the rebuild's own load only reads rows after that moment, so either it or we deliver
+    the newest state. An index deleted while we wrote (it left the write alias) is skipped;
+    with automatic index creation off for the prefix, the write cannot recreate it.
     """
     ids = sorted(versions)
     stats = WriteStats()
     if not ids:
         return stats
-    ensure_index()
-    packages = list(PackageDocument.source_queryset().filter(pk__in=ids))
-    found = {p.pk for p in packages}
+    state = ensure_index()
+    rows = documents.rows_for(ids)
+    found = {row.id for row in rows}
     missing = [pk for pk in ids if pk not in found]
-    stats.indexed, stats.deleted = len(packages), len(missing)
+    stats.indexed, stats.deleted = len(rows), len(missing)
 
     def actions_for(index: str) -> list[dict[str, Any]]:
-        actions = list(document_actions(packages, index, stamp=True))
-        actions += [
-            {
-                "_op_type": "delete",
-                "_index": index,
-                "_id": pk,
-                "version": versions[pk],
-                "version_type": "external_gte",
-            }
-            for pk in missing
+        return [documents.action(index, r.id, r.version, r.source) for r in rows] + [
+            documents.action(index, pk, versions[pk], None) for pk in missing
         ]
-        return actions
 
-    live = set(indices_behind(read_alias()))
     written: set[str] = set()
     not_waited: set[str] = set()
     # While the write runs (it may become visible at any refresh), searches bypass the
-    # facet cache; the generation moves on once it is searchable (search.freshness).
+    # cache; the generation moves on once it is searchable (search.freshness).
     with freshness.writing():
         for _ in range(3):
-            targets = [i for i in indices_behind(write_alias()) if i not in written]
+            live = set(state.read)
+            targets = [i for i in state.write if i not in written]
             if not targets:
                 break
-            for index in targets:
+            ordered = [i for i in targets if i not in live] + [i for i in targets if i in live]
+            for index in ordered:
+                outcome = _bulk(actions_for(index), refresh="wait_for" if index in live else False)
+                stats.conflicts += outcome.conflicts
                 if index not in live:
-                    stats.conflicts += _bulk(actions_for(index))
                     not_waited.add(index)
-            for index in targets:
-                if index in live:
-                    stats.conflicts += _bulk(actions_for(index), refresh="wait_for")
+                if outcome.missing_index and index in alias_state().write:
+                    raise BulkWriteError(f"index {index} is behind the write alias but missing")
             written |= set(targets)
+            state = alias_state()
         # An index that became live meanwhile (a rebuild swapped the alias) must show our
         # writes before the generation moves on.
-        late = sorted(not_waited & set(indices_behind(read_alias())))
+        late = sorted(not_waited & set(state.read))
         if late:
             client().indices.refresh(index=late)
     return stats

@@ -194,10 +194,8 @@ class PackageAdmin(admin.ModelAdmin):
         """In sync or pending, the document's version against the row's, last indexed."""
         if not obj.pk:
             return "-"
-        from indexing.models import OutboxEntry
-
         state = search_editor.document_state(obj.pk)
-        pending = OutboxEntry.objects.filter(object_id=obj.pk).exists()
+        pending = indexing.pending(obj.pk)
         if state.error:
             verdict, colour = f"index unreachable ({state.error})", "#b45309"
         elif pending:
@@ -218,7 +216,8 @@ class PackageAdmin(admin.ModelAdmin):
             state.indexed_at or "by the last full rebuild",
         )
 
-    @admin.action(description="Reindex selected packages")
+    # Queuing (with "select all", the whole catalog) is a change: view-only staff may not.
+    @admin.action(description="Reindex selected packages", permissions=["change"])
     def reindex_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = indexing.enqueue(queryset)
         self.message_user(request, f"{count} package(s) queued for reindexing.", messages.SUCCESS)

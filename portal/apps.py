@@ -6,8 +6,3 @@ class PortalConfig(AppConfig):
 
     name = "portal"
     verbose_name = "Catalog"
-
-    def ready(self) -> None:
-        from portal import signals
-
-        signals.connect()

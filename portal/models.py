@@ -1,5 +1,5 @@
 """The catalog's domain model. PostgreSQL is the source of truth; nothing here knows about
-Elasticsearch (the ``indexing`` app listens to these models' signals).
+Elasticsearch (the ``indexing`` app's database triggers capture every change).
 
 Every write to a package bumps its ``row_version`` from one global sequence, in a database
 trigger (see migration 0002), so versions are monotonic across all writers, including
@@ -111,9 +111,10 @@ class Package(models.Model):
     download_size_bytes = models.BigIntegerField(null=True, blank=True)
     maintainer = models.ForeignKey(Maintainer, on_delete=models.PROTECT, related_name="packages")
     tags = models.ManyToManyField(Tag, related_name="packages", blank=True)
-    # How many packages depend on this one: the popularity signal. Maintained by
-    # ``portal.dependencies`` whenever dependencies change.
+    # How many packages depend on (recommend) this one: popularity signals. Maintained by
+    # database triggers on every write to the dependency table (portal migration 0006).
     reverse_dependency_count = models.PositiveIntegerField(default=0, editable=False)
+    reverse_recommends_count = models.PositiveIntegerField(default=0, db_default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Set by a database trigger from a global sequence on every INSERT and UPDATE.

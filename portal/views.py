@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_safe
 
 from portal.models import Dependency, DependencyKind, Package
-from search import analytics, service
+from search import analytics, ratelimit, service
 from search import editor as search_editor
 from search import params as search_params
 from search.api import visitor_key
@@ -110,6 +110,12 @@ def search_page(request: HttpRequest) -> HttpResponse:
         "sorts": search_params.SORTS,
         "page_sizes": [20, 50, 100],
     }
+    retry = ratelimit.retry_after(request)
+    if retry is not None:
+        context["notice"] = ratelimit.message(request, retry)
+        response = render(request, template, context, status=429)
+        response["Retry-After"] = str(retry)
+        return response
     try:
         parsed = search_params.parse(query)
         context["query"], context["sort"] = parsed.q, parsed.sort

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import F, Sum
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -56,6 +57,8 @@ class QueryStatAdmin(admin.ModelAdmin):
         return [report, *super().get_urls()]
 
     def report_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         try:
             days = max(1, min(int(request.GET.get("days", 7)), 365))
         except ValueError:

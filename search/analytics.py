@@ -1,10 +1,23 @@
-"""Search analytics, logged off the request path.
+"""Search analytics, logged off the request path, counted exactly once.
 
-A search request only appends one small entry to a Redis list (well under a millisecond; if
-Redis is down the entry is dropped with a warning, and the search is unaffected). A periodic
-task (:func:`flush`) drains the list, merges as-you-type fragments into the final query
-(``vi``, ``vim``, ``vim plugin`` from the same visitor within a few seconds count once, as
-``vim plugin``), and adds the counts to :class:`~search.models.QueryStat` in one statement.
+A search request appends one small entry to a list in the coordination Redis and trims the
+list to ``SEARCH_QUERY_LOG_MAX`` entries in the same round trip (well under a millisecond; a
+flood of searches while no worker flushes costs bounded memory, dropping the oldest
+entries). If Redis is down the entry is dropped with a warning, a breaker skips logging for
+a few seconds, and the search is unaffected.
+
+A periodic task (:func:`flush`) moves the log into :class:`~search.models.QueryStat`:
+
+1. One atomic step moves up to ``MAX_BATCH`` of the oldest entries into a *batch* key with
+   a fresh id (or finds the batch an earlier flush left there: it was killed, or hit its
+   time limit).
+2. Fragments are merged (``vi``, ``vim``, ``vim plugin`` from one visitor within a few
+   seconds count once, as ``vim plugin``), in time linear in the entries.
+3. The counts and the batch id are written in one database transaction; a batch whose id
+   is already recorded (the flush died after committing) is not counted again.
+4. The batch key is deleted.
+
+So a flush that dies at any point loses nothing and counts nothing twice.
 """
 
 from __future__ import annotations
@@ -12,113 +25,161 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import connection
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from django.db import IntegrityError, connection, transaction
+from psycopg2.extras import execute_values
 
-from search.models import normalise_query
+from search import stores
+from search.models import QueryLogBatch, normalise_query
 
 logger = logging.getLogger(__name__)
 
 LIST_KEY = "search:query-log"
+BATCH_KEY = "search:query-log:batch"  # a hash: id, entries (JSON list)
 MERGE_WINDOW = 15.0  # seconds within which a longer query replaces its prefix
 MAX_BATCH = 20_000
-_client: redis.Redis | None = None
-_down_until = 0.0
+breaker = stores.Breaker("search analytics", 5.0)
 
-
-def make_client(url: str) -> redis.Redis:
-    """A client that fails fast: short timeouts and no retries (a lost entry is fine)."""
-    return redis.Redis.from_url(
-        url, socket_connect_timeout=0.2, socket_timeout=0.5, retry=Retry(NoBackoff(), 0)
+# KEYS: log, batch. ARGV: max entries, a new batch id. Returns {id, entries}: the pending
+# batch if one exists, else the oldest entries of the log moved into a new one.
+_TAKE_BATCH = """
+local pending = redis.call('HMGET', KEYS[2], 'id', 'entries')
+if pending[1] then
+    return pending
+end
+local entries = redis.call('LRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
+if #entries == 0 then
+    return {false, false}
+end
+redis.call('LTRIM', KEYS[1], 0, -#entries - 1)
+local encoded = cjson.encode(entries)
+redis.call('HSET', KEYS[2], 'id', ARGV[2], 'entries', encoded)
+return {ARGV[2], encoded}
+"""
+# KEYS: batch. ARGV: its id. Deletes the batch if it is still that one.
+_DONE = """
+if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+_scripts = stores.Memo(
+    lambda: (
+        stores.coordination().register_script(_TAKE_BATCH),
+        stores.coordination().register_script(_DONE),
     )
+)
 
 
-def _redis() -> redis.Redis:
-    global _client
-    if _client is None:
-        _client = make_client(settings.CACHES["default"]["LOCATION"])
-    return _client
-
-
-def _key() -> str:
-    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:{LIST_KEY}"
+def log_limit() -> int:
+    return int(getattr(settings, "SEARCH_QUERY_LOG_MAX", 100_000))
 
 
 def log_search(query: str, total: int, visitor: str) -> None:
     """Record one search (called by the views; never raises, never blocks for long)."""
-    global _down_until
     normal = normalise_query(query)
-    if not normal or time.monotonic() < _down_until:
+    if not normal or breaker.open:
         return
     entry = json.dumps({"t": time.time(), "v": visitor[:64], "q": normal[:200], "n": total})
     try:
-        _redis().lpush(_key(), entry)
+        pipe = stores.coordination().pipeline(transaction=False)
+        pipe.lpush(stores.key(LIST_KEY), entry)
+        pipe.ltrim(stores.key(LIST_KEY), 0, log_limit() - 1)
+        pipe.execute()
     except redis.RedisError as exc:
-        _down_until = time.monotonic() + 5.0
-        logger.warning("search analytics: cannot log a query (%s); dropping for a while", exc)
+        breaker.trip(exc)
 
 
 def merge_fragments(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Drop entries that a later, longer query of the same visitor extends."""
+    """Drop entries that a later, longer query of the same visitor (within
+    ``MERGE_WINDOW`` seconds) extends.
+
+    Linear in the entries (times the query length): each visitor's entries are walked from
+    the newest back, remembering for every proper prefix of a query seen so far the earliest
+    time a query extending it was searched; an entry is superseded when its own query is such
+    a prefix, extended soon enough. (Comparing every pair was quadratic: a visitor with
+    20,000 entries in a batch took minutes.)"""
     by_visitor: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for entry in entries:
         by_visitor[entry["v"]].append(entry)
     kept = []
     for visits in by_visitor.values():
         visits.sort(key=lambda e: e["t"])
-        for i, entry in enumerate(visits):
-            superseded = any(
-                later["t"] - entry["t"] <= MERGE_WINDOW
-                and later["q"] != entry["q"]
-                and later["q"].startswith(entry["q"])
-                for later in visits[i + 1 :]
-            )
-            if not superseded:
-                kept.append(entry)
+        extended_at: dict[str, float] = {}  # prefix -> earliest later time it was extended
+        survivors = []
+        for entry in reversed(visits):
+            later = extended_at.get(entry["q"])
+            if later is None or later - entry["t"] > MERGE_WINDOW:
+                survivors.append(entry)
+            query, at = entry["q"], entry["t"]
+            for end in range(1, len(query)):
+                extended_at[query[:end]] = at  # walking back in time: the earliest so far
+        kept.extend(reversed(survivors))
     return kept
 
 
-def flush() -> int:
-    """Move logged searches into QueryStat; return how many searches were counted."""
-    client = _redis()
-    pipe = client.pipeline()
-    pipe.lrange(_key(), -MAX_BATCH, -1)
-    pipe.ltrim(_key(), 0, -MAX_BATCH - 1)
-    raw, _ = pipe.execute()
-    entries = []
-    for item in raw:
-        try:
-            entries.append(json.loads(item))
-        except (ValueError, TypeError):
-            continue
-    kept = merge_fragments(entries)
+def _count(entries: list[dict[str, Any]]) -> list[tuple[str, str, int, int]]:
     counts: Counter[tuple[str, str]] = Counter()
     zero: Counter[tuple[str, str]] = Counter()
-    for entry in kept:
+    for entry in entries:
         day = datetime.fromtimestamp(entry["t"], UTC).date().isoformat()
         counts[(day, entry["q"])] += 1
         if entry["n"] == 0:
             zero[(day, entry["q"])] += 1
-    if counts:
-        rows = [(day, q, n, zero[(day, q)]) for (day, q), n in counts.items()]
-        with connection.cursor() as cursor:
-            from psycopg2.extras import execute_values
+    return [(day, q, n, zero[(day, q)]) for (day, q), n in counts.items()]
 
-            execute_values(
-                cursor,
-                """
-                INSERT INTO search_querystat (day, query, searches, zero_results) VALUES %s
-                ON CONFLICT (day, query) DO UPDATE SET
-                    searches = search_querystat.searches + EXCLUDED.searches,
-                    zero_results = search_querystat.zero_results + EXCLUDED.zero_results
-                """,
-                rows,
-            )
-    return len(kept)
+
+def _store(batch_id: str, rows: list[tuple[str, str, int, int]]) -> bool:
+    """Add the counts and record the batch, in one transaction; False if it was counted."""
+    try:
+        with transaction.atomic():
+            QueryLogBatch.objects.create(batch_id=batch_id)
+            if rows:
+                with connection.cursor() as cursor:
+                    execute_values(
+                        cursor,
+                        """
+                        INSERT INTO search_querystat (day, query, searches, zero_results)
+                        VALUES %s
+                        ON CONFLICT (day, query) DO UPDATE SET
+                            searches = search_querystat.searches + EXCLUDED.searches,
+                            zero_results = search_querystat.zero_results + EXCLUDED.zero_results
+                        """,
+                        rows,
+                    )
+    except IntegrityError:
+        return False
+    return True
+
+
+def flush(max_batches: int = 10) -> int:
+    """Move logged searches into QueryStat; return how many searches were counted."""
+    take, done = _scripts.get()
+    counted = 0
+    for _ in range(max_batches):
+        batch_id, encoded = take(
+            keys=[stores.key(LIST_KEY), stores.key(BATCH_KEY)],
+            args=[MAX_BATCH, uuid.uuid4().hex],
+        )
+        if not batch_id:
+            break
+        entries = []
+        for item in json.loads(encoded):
+            try:
+                entries.append(json.loads(item))
+            except (ValueError, TypeError):
+                continue
+        kept = merge_fragments(entries)
+        if _store(batch_id.decode(), _count(kept)):
+            counted += len(kept)
+        done(keys=[stores.key(BATCH_KEY)], args=[batch_id])
+        if len(entries) < MAX_BATCH:
+            break
+    QueryLogBatch.forget_old()
+    return counted

@@ -1,37 +1,45 @@
 """Editor curation applied at query time: synonyms and promoted results.
 
-Both are read from PostgreSQL and cached in each process for ``TTL`` seconds, so an edit in
-the admin takes effect within a minute, with no reindex.
+Both are read from PostgreSQL and kept in each process for ``TTL`` (30) seconds, so an edit
+in the admin takes effect within 30 seconds, with no reindex.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 from search.models import Promotion, SynonymSet, normalise_query
+from search.stores import Memo
 
 TTL = 30.0
 MAX_VARIANTS = 4
 
-_synonyms: tuple[float, dict[str, list[str]]] = (0.0, {})
-_promotions: tuple[float, dict[str, list[tuple[int, str]]]] = (0.0, {})
+
+def _load_synonyms() -> dict[str, list[str]]:
+    mapping: dict[str, list[str]] = {}
+    for synonym_set in SynonymSet.objects.filter(enabled=True):
+        terms = synonym_set.term_list()
+        for term in terms:
+            mapping.setdefault(term, [])
+            mapping[term] += [t for t in terms if t != term and t not in mapping[term]]
+    return mapping
+
+
+def _load_promotions() -> dict[str, list[tuple[int, str]]]:
+    mapping: dict[str, list[tuple[int, str]]] = {}
+    for promo in Promotion.objects.order_by("query", "position"):
+        mapping.setdefault(promo.query, []).append((promo.package_id, promo.label))
+    return mapping
+
+
+_synonyms = Memo(_load_synonyms, ttl=TTL)
+_promotions = Memo(_load_promotions, ttl=TTL)
 
 
 def synonym_map() -> dict[str, list[str]]:
     """term -> the other terms of its set(s), all normalised."""
-    global _synonyms
-    at, mapping = _synonyms
-    if time.monotonic() - at > TTL:
-        mapping = {}
-        for synonym_set in SynonymSet.objects.filter(enabled=True):
-            terms = synonym_set.term_list()
-            for term in terms:
-                mapping.setdefault(term, [])
-                mapping[term] += [t for t in terms if t != term and t not in mapping[term]]
-        _synonyms = (time.monotonic(), mapping)
-    return mapping
+    return _synonyms.get()
 
 
 def expansions(text: str) -> list[str]:
@@ -50,21 +58,13 @@ def expansions(text: str) -> list[str]:
 
 def promotions_for(query: str) -> list[tuple[int, str]]:
     """(package id, label) pinned to this query, in position order."""
-    global _promotions
-    at, mapping = _promotions
-    if time.monotonic() - at > TTL:
-        mapping = {}
-        for promo in Promotion.objects.order_by("query", "position"):
-            mapping.setdefault(promo.query, []).append((promo.package_id, promo.label))
-        _promotions = (time.monotonic(), mapping)
-    return mapping.get(normalise_query(query), [])
+    return _promotions.get().get(normalise_query(query), [])
 
 
 def reset() -> None:
-    """Forget cached curation (tests, and right after an admin edit in this process)."""
-    global _synonyms, _promotions
-    _synonyms = (0.0, {})
-    _promotions = (0.0, {})
+    """Forget cached curation (right after an admin edit in this process)."""
+    _synonyms.reset()
+    _promotions.reset()
 
 
 __all__: list[Any] = ["expansions", "promotions_for", "reset", "synonym_map"]

@@ -1,26 +1,21 @@
 """The Elasticsearch schema of a package document.
 
-The document class is registered with django-elasticsearch-dsl's registry (which knows the
-model and how to turn a row into a document); the index lifecycle (concrete, timestamped
-indices behind a read alias and a write alias) is owned by ``search.indices`` and the
-``indexing`` app, not by django-elasticsearch-dsl's own signal processor, which is off.
+django-elasticsearch-dsl declares the document's fields and analyzers and gives the index
+definition (``PackageDocument._index.to_dict()``, used by ``search.indices.index_body``).
+Everything else is the project's own: documents are built from rows by one set-based
+builder (``indexing.documents``; a test checks that every field it builds is declared here),
+and the index lifecycle (concrete, timestamped indices behind aliases) is owned by
+``search.indices`` and the ``indexing`` app. django-elasticsearch-dsl's signal processor is
+off (``ELASTICSEARCH_DSL_AUTOSYNC = False``): it would write from requests, before commit.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.conf import settings
 from django_elasticsearch_dsl import Document, fields
 from django_elasticsearch_dsl.registries import registry
 
 from portal.models import Package
 from search import analysis
-
-
-def alias_name() -> str:
-    """The read alias that searches go through (``<prefix>-packages``)."""
-    return f"{settings.SEARCH_INDEX_PREFIX}-packages"
 
 
 @registry.register_document
@@ -78,6 +73,9 @@ class PackageDocument(Document):
     download_size_bytes = fields.LongField()
     popularity = fields.IntegerField()
     row_version = fields.LongField()
+    # When the document was last built (any write, incremental or rebuild); shown to
+    # editors on the package's admin page, ignored by content verification.
+    indexed_at = fields.DateField()
 
     class Index:
         # Only a template: concrete index names and aliases come from ``search.indices``.
@@ -86,56 +84,8 @@ class PackageDocument(Document):
 
     class Django:
         model = Package
-        # Fields copied as-is from the model (the rest are prepared below).
+        # Nothing is copied from the model by django-elasticsearch-dsl: indexing.documents
+        # builds every field.
         fields: list[str] = []
         ignore_signals = True
         auto_refresh = False
-
-    # -- preparation ----------------------------------------------------------------
-
-    def prepare_name(self, instance: Package) -> str:
-        return instance.name
-
-    def prepare_version(self, instance: Package) -> str:
-        return instance.version
-
-    def prepare_summary(self, instance: Package) -> str:
-        return instance.summary
-
-    def prepare_description(self, instance: Package) -> str:
-        return instance.description
-
-    def prepare_section(self, instance: Package) -> str:
-        return instance.section.name
-
-    def prepare_priority(self, instance: Package) -> str:
-        return instance.priority
-
-    def prepare_architecture(self, instance: Package) -> str:
-        return instance.architecture
-
-    def prepare_maintainer(self, instance: Package) -> str:
-        return instance.maintainer.name
-
-    def prepare_tags(self, instance: Package) -> list[str]:
-        return sorted(str(tag) for tag in instance.tags.all())
-
-    def prepare_homepage(self, instance: Package) -> str:
-        return instance.homepage
-
-    def prepare_installed_size_kb(self, instance: Package) -> int | None:
-        return instance.installed_size_kb
-
-    def prepare_download_size_bytes(self, instance: Package) -> int | None:
-        return instance.download_size_bytes
-
-    def prepare_popularity(self, instance: Package) -> int:
-        return instance.reverse_dependency_count
-
-    def prepare_row_version(self, instance: Package) -> int:
-        return instance.row_version
-
-    @classmethod
-    def source_queryset(cls) -> Any:
-        """Rows with everything a document needs, in a fixed number of queries."""
-        return Package.objects.select_related("section", "maintainer").prefetch_related("tags")

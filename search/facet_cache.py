@@ -24,8 +24,7 @@ from typing import Any
 
 from django.core.cache import cache
 
-from config.redis_cache import decode
-from search import freshness
+from search import freshness, stores
 from search.params import SearchParams
 
 logger = logging.getLogger(__name__)
@@ -36,18 +35,15 @@ WAIT_SECONDS = 0.25
 BREAKER_SECONDS = 5.0
 VERSION = 2  # bump when the shape of a cached entry changes
 
-_down_until = 0.0
+breaker = stores.Breaker("search cache", BREAKER_SECONDS)
 
 
 def _available() -> bool:
-    return time.monotonic() >= _down_until
+    return not breaker.open
 
 
 def _trip(exc: Exception) -> None:
-    global _down_until
-    if _available():
-        logger.warning("facet cache unavailable, searching uncached for a while: %s", exc)
-    _down_until = time.monotonic() + BREAKER_SECONDS
+    breaker.trip(exc)
 
 
 def _digest(params: SearchParams, facet_names: list[str], variants: Sequence[str]) -> str:
@@ -57,9 +53,6 @@ def _digest(params: SearchParams, facet_names: list[str], variants: Sequence[str
         ensure_ascii=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
-
-
-_generation_seen: int | None = None  # the last generation this process saw: a good guess
 
 
 @dataclass
@@ -116,37 +109,20 @@ def _fetch(keys: Callable[[int], list[str]]) -> tuple[list[str] | None, list[Any
     """The keys for the current generation and their values (None for a missing one); no
     keys when the cache cannot be used (an index write in progress, Redis unreachable).
 
-    The generation changes far less often than searches come, so the entries under the
-    generation this process saw last are fetched in the same round trip as the current
-    generation; only when the generation has moved does it take a second one."""
-    global _generation_seen
+    Two round trips: the generation from the coordination Redis, then the entries from the
+    cache Redis (they are separate servers, so that the cache may evict)."""
     if not _available():
         return None, []
-    guess = _generation_seen
     try:
-        generation, raw = freshness.snapshot(keys(guess) if guess is not None else ())
+        generation = freshness.snapshot()
+        if generation is None:
+            return None, []  # an index write is in progress: compute live
+        wanted = keys(generation)
+        found = stores.cache().get_many(wanted)
     except Exception as exc:
         _trip(exc)
         return None, []
-    if generation is None:
-        return None, []  # an index write is in progress: compute live
-    _generation_seen = generation
-    wanted = keys(generation)
-    if generation != guess:
-        try:
-            found = cache.get_many(wanted)
-        except Exception as exc:
-            _trip(exc)
-            return None, []
-        return wanted, [found.get(k) for k in wanted]
-    values = []
-    for key, value in zip(wanted, raw, strict=True):
-        try:
-            values.append(decode(value) if value is not None else None)
-        except Exception as exc:  # an unreadable entry: compute it again
-            logger.warning("facet cache: unreadable entry %s (%s)", key, exc)
-            values.append(None)
-    return wanted, values
+    return wanted, [found.get(k) for k in wanted]
 
 
 def get(cache_key: str) -> dict[str, Any] | None:

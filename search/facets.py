@@ -8,13 +8,13 @@
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count
 
 from portal.models import Architecture, Priority, Tag
+from search.stores import Memo
 
 TAG_PREFIX = "tag."
 SIDEBAR_TAG_FACETS = 8  # tag facets shown by default (the most used ones, plus any selected)
@@ -97,23 +97,27 @@ FACETS: dict[str, FacetSpec] = {
     ),
 }
 
-_tag_cache: tuple[float, list[str]] = (0.0, [])
 TAG_FACET_TTL = 300.0
 
 
+def _tag_facets_by_use() -> list[str]:
+    rows = (
+        Tag.objects.values("facet")
+        .annotate(n=Count("packages"))
+        .order_by("-n", "facet")
+        .values_list("facet", flat=True)
+    )
+    return list(rows)
+
+
+_tag_facets = Memo(_tag_facets_by_use, ttl=TAG_FACET_TTL)
+
+
 def known_tag_facets() -> list[str]:
-    """Tag facet names, most used first (from the catalog; cached for a few minutes)."""
-    global _tag_cache
-    fetched_at, names = _tag_cache
-    if time.monotonic() - fetched_at > TAG_FACET_TTL or not names:
-        rows = (
-            Tag.objects.values("facet")
-            .annotate(n=Count("packages"))
-            .order_by("-n", "facet")
-            .values_list("facet", flat=True)
-        )
-        names = list(rows)
-        _tag_cache = (time.monotonic(), names)
+    """Tag facet names, most used first (from the catalog; kept for a few minutes)."""
+    names = _tag_facets.get()
+    if not names:  # an empty catalog: ask again next time
+        _tag_facets.reset()
     return names
 
 

@@ -1,15 +1,30 @@
-"""Index naming and creation: concrete timestamped indices behind two aliases.
+"""Index names and schema: concrete timestamped indices behind three aliases.
 
 * ``<prefix>-packages`` is the **read alias**: every search goes through it.
-* ``<prefix>-packages-write`` is the **write alias**: every indexing write goes through it.
+* ``<prefix>-packages-write`` is the **write alias**: every indexing write goes to each index
+  behind it (``indexing.writer``; an Elasticsearch alias can route writes to one index only).
+* ``<prefix>-packages-previous`` records the **rollback target**: the index that was live
+  before the last rebuild. It stays behind the write alias for the retention period
+  (``SEARCH_ROLLBACK_HOURS``), so it receives every edit and delete made since the swap and
+  a rollback brings back an index equal to the database, not one frozen at the swap.
 
-Normally both point at the same concrete index ``<prefix>-packages-<UTC timestamp>``. During a
-full rebuild the write alias points at the old and the new index, so no write made during the
-rebuild is lost, and the read alias moves to the new index in one atomic call at the end.
+Normally the read alias and the write alias share the live index (plus the previous one).
+During a rebuild the write alias also holds the index being built. Any other index of the
+prefix is an **orphan** (a crashed rebuild's leftover): listed by ``search_status`` and
+removed by ``search_status --remove-orphans``; nothing reads or writes it.
+
+Automatic index creation is switched off for the prefix (:func:`protect_prefix`): a write in
+flight to an index that was just deleted fails (and is retried through the alias) instead of
+silently creating an empty index with dynamically guessed mappings. Indices are only ever
+created here, by ``indexing``, with the full schema.
+
+This module only names and describes; ``indexing`` creates, moves and deletes (only its
+tasks and commands write to Elasticsearch).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,22 +40,30 @@ def client() -> Elasticsearch:
     return connections.get_connection()
 
 
-def read_alias() -> str:
+def prefix() -> str:
     return f"{settings.SEARCH_INDEX_PREFIX}-packages"
 
 
+def read_alias() -> str:
+    return prefix()
+
+
 def write_alias() -> str:
-    return f"{settings.SEARCH_INDEX_PREFIX}-packages-write"
+    return f"{prefix()}-write"
+
+
+def previous_alias() -> str:
+    return f"{prefix()}-previous"
 
 
 def index_pattern() -> str:
     """A pattern matching every concrete index of this prefix (not the aliases' names)."""
-    return f"{settings.SEARCH_INDEX_PREFIX}-packages-2*"
+    return f"{prefix()}-2*"
 
 
 def new_index_name(now: datetime | None = None) -> str:
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S%f")
-    return f"{settings.SEARCH_INDEX_PREFIX}-packages-{stamp}"
+    return f"{prefix()}-{stamp}"
 
 
 def index_settings(*, bulk_load: bool = False) -> dict[str, Any]:
@@ -59,22 +82,16 @@ def index_settings(*, bulk_load: bool = False) -> dict[str, Any]:
 
 
 def index_body(*, bulk_load: bool = False) -> dict[str, Any]:
-    """The full create-index body: settings (with analysis) and mappings."""
+    """The full create-index body: settings (with analysis) and mappings.
+
+    ``dynamic: false``: a field the mapping does not declare is kept in ``_source`` but not
+    indexed, so a previous index kept for rollback accepts documents built by newer code
+    (with a field it does not know) instead of failing every write or guessing a mapping.
+    """
     body = PackageDocument._index.to_dict()
     body.setdefault("settings", {}).update(index_settings(bulk_load=bulk_load))
-    # Set by the incremental writer (not by full rebuilds): when the document was last
-    # written, shown to editors on the package's admin page.
-    body.setdefault("mappings", {}).setdefault("properties", {})["indexed_at"] = {"type": "date"}
+    body.setdefault("mappings", {})["dynamic"] = "false"
     return body
-
-
-def create_index(name: str, *, bulk_load: bool = False, aliases: dict | None = None) -> str:
-    """Create a concrete index with the package schema."""
-    body = index_body(bulk_load=bulk_load)
-    if aliases:
-        body["aliases"] = aliases
-    client().indices.create(index=name, body=body)
-    return name
 
 
 def indices_behind(alias: str) -> list[str]:
@@ -85,20 +102,86 @@ def indices_behind(alias: str) -> list[str]:
         return []
 
 
-def ensure_index() -> str:
-    """Make sure the read and write aliases exist; create a first index when they don't.
+@dataclass
+class AliasState:
+    """Where the three aliases point, and every concrete index of the prefix."""
 
-    Returns the concrete index behind the read alias.
-    """
-    current = indices_behind(read_alias())
-    if current:
-        if not indices_behind(write_alias()):
-            client().indices.put_alias(index=current[0], name=write_alias())
-        return current[0]
-    name = new_index_name()
-    create_index(
-        name,
-        aliases={read_alias(): {}, write_alias(): {"is_write_index": True}},
+    read: list[str] = field(default_factory=list)
+    write: list[str] = field(default_factory=list)
+    previous: list[str] = field(default_factory=list)
+    all: list[str] = field(default_factory=list)
+
+    @property
+    def live(self) -> str | None:
+        return self.read[0] if self.read else None
+
+    @property
+    def rollback_target(self) -> str | None:
+        return self.previous[0] if self.previous else None
+
+    @property
+    def building(self) -> list[str]:
+        """Indices being built: behind the write alias only."""
+        return [i for i in self.write if i not in self.read and i not in self.previous]
+
+    @property
+    def orphans(self) -> list[str]:
+        """Indices of the prefix that no alias points at."""
+        used = set(self.read) | set(self.write) | set(self.previous)
+        return [i for i in self.all if i not in used]
+
+    def role(self, index: str) -> str:
+        if index in self.read:
+            return "live"
+        if index in self.previous:
+            return "previous (rollback target)"
+        if index in self.write:
+            return "being built"
+        return "orphan"
+
+
+def alias_state(es: Elasticsearch | None = None) -> AliasState:
+    """Every concrete index of the prefix and the aliases on it, in one request."""
+    es = es or client()
+    found = es.indices.get_alias(index=index_pattern(), expand_wildcards="all")
+    state = AliasState(all=sorted(found))
+    names = {read_alias(): state.read, write_alias(): state.write, previous_alias(): state.previous}
+    for index, body in sorted(found.items()):
+        for alias in body.get("aliases", {}):
+            if alias in names:
+                names[alias].append(index)
+    return state
+
+
+def auto_create_setting(current: str | None, pattern: str) -> str:
+    """``action.auto_create_index`` with index creation forbidden for ``pattern``.
+
+    Patterns are tried in order and the first match wins, so the exclusion goes first;
+    everything else keeps its current rule (the default, true, becomes ``+*``; false stays
+    false: nothing is created automatically anyway)."""
+    value = (current or "true").strip()
+    exclusion = f"-{pattern}"
+    if value.lower() == "false":
+        return "false"
+    if value.lower() == "true":
+        return f"{exclusion},+*"
+    rules = [r.strip() for r in value.split(",") if r.strip()]
+    if exclusion in rules:
+        return value
+    return ",".join([exclusion, *rules])
+
+
+def protect_prefix(es: Elasticsearch | None = None) -> None:
+    """Forbid automatic index creation for this prefix's names (cluster setting)."""
+    es = es or client()
+    current = es.cluster.get_settings(
+        include_defaults=True, filter_path="**.action.auto_create_index"
     )
-    client().cluster.health(index=name, wait_for_status="yellow", timeout="30s")
-    return name
+    value = None
+    for scope in ("transient", "persistent", "defaults"):
+        value = current.get(scope, {}).get("action", {}).get("auto_create_index")
+        if value is not None:
+            break
+    wanted = auto_create_setting(value, f"{prefix()}*")
+    if wanted != value:
+        es.cluster.put_settings(persistent={"action.auto_create_index": wanted})

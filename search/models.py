@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 from portal.models import Package
 
@@ -81,3 +83,22 @@ class QueryStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.query!r} ×{self.searches}"
+
+
+class QueryLogBatch(models.Model):
+    """A batch of the search query log already counted into :class:`QueryStat`: a flush
+    that died after committing its counts does not count the batch again
+    (``search.analytics``). Rows older than a week are forgotten."""
+
+    batch_id = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    KEEP_DAYS = 7
+
+    def __str__(self) -> str:
+        return self.batch_id
+
+    @classmethod
+    def forget_old(cls) -> int:
+        cutoff = timezone.now() - timedelta(days=cls.KEEP_DAYS)
+        return cls.objects.filter(created_at__lt=cutoff).delete()[0]

@@ -1,22 +1,34 @@
-"""A per-client rate limit for the JSON API (fixed windows counted in Redis, one round trip).
+"""A per-client rate limit on every path that runs a search: the JSON API and the search
+page (including the ``partial=1`` fragment the page's script fetches).
 
 ``SEARCH_API_RATE_LIMIT`` is "requests/seconds" (default ``300/60``: 300 requests a minute per
-client address); ``0`` switches it off. If Redis is unavailable the limit is not enforced
-(searching matters more than limiting).
+client); ``0`` switches it off. Windows are fixed and counted in the cache Redis, one
+pipelined round trip per request (count, and arm the window's expiry). If Redis is
+unavailable the limit is not enforced: searching matters more than limiting.
+
+**Who is a client.** ``REMOTE_ADDR``, unless the request came through a proxy listed in
+``SEARCH_TRUSTED_PROXIES`` (networks, e.g. ``["10.0.0.0/8", "127.0.0.1/32"]``): then the
+client is the right-most address in ``X-Forwarded-For`` that is not itself a trusted proxy
+(everything to its left could have been written by the client). Behind a TLS proxy without
+that setting, every visitor would share the proxy's bucket. An IPv6 client is counted by
+its /64 network: one subscriber usually holds a whole /64 and can pick any address in it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+import redis
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, JsonResponse
 
-from config import redis_cache
+from search import stores
+
+IPV6_PREFIX = 64
 
 
 def _limit() -> tuple[int, int]:
@@ -27,38 +39,81 @@ def _limit() -> tuple[int, int]:
     return int(count), max(1, int(seconds or 60))
 
 
-def client_address(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")
+def _trusted() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [
+        ipaddress.ip_network(net, strict=False)
+        for net in getattr(settings, "SEARCH_TRUSTED_PROXIES", ())
+    ]
+
+
+def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(address.strip())
+    except ValueError:
+        return None
+
+
+def _is_trusted(address: Any, trusted: list) -> bool:
+    return address is not None and any(address in net for net in trusted)
+
+
+def client_address(request: Any) -> str:
+    """The client's address as the limit counts it (see the module docstring)."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    address = _parse(remote)
+    trusted = _trusted()
+    if _is_trusted(address, trusted):
+        hops = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        for hop in reversed(hops):
+            candidate = _parse(hop)
+            if candidate is None:
+                break  # a malformed hop: trust nothing to its left
+            address = candidate
+            if not _is_trusted(candidate, trusted):
+                break
+    if address is None:
+        return remote or "unknown"
+    if address.version == 6:
+        mapped = address.ipv4_mapped
+        if mapped is not None:
+            return str(mapped)
+        return str(ipaddress.ip_network(f"{address}/{IPV6_PREFIX}", strict=False))
+    return str(address)
+
+
+def retry_after(request: HttpRequest) -> int | None:
+    """Count this request; the seconds until the client may search again if it is over the
+    limit, else None."""
+    allowed, seconds = _limit()
+    if not allowed:
+        return None
+    window = int(time.time() // seconds)
+    key = stores.cache().make_and_validate_key(f"ratelimit:{client_address(request)}:{window}")
+    try:
+        pipe = stores.cache_client().pipeline(transaction=False)
+        used, _ = pipe.incr(key).expire(key, seconds + 1).execute()
+    except redis.RedisError:
+        return None
+    if used <= allowed:
+        return None
+    return seconds - int(time.time()) % seconds
+
+
+def message(request: HttpRequest, retry: int) -> str:
+    allowed, seconds = _limit()
+    return f"Too many requests: at most {allowed} every {seconds} s. Try again in {retry} s."
 
 
 def rate_limited(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Answer 429 with Retry-After once a client exceeds the limit."""
+    """For the JSON API: answer 429 with ``Retry-After`` once a client exceeds the limit."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        allowed, seconds = _limit()
-        if allowed:
-            window = int(time.time() // seconds)
-            key = cache.make_and_validate_key(f"ratelimit:{client_address(request)}:{window}")
-            try:
-                # One round trip: count, and (re)arm the expiry of this window's counter.
-                pipe = redis_cache.write_client().pipeline(transaction=False)
-                used, _ = pipe.incr(key).expire(key, seconds + 1).execute()
-            except Exception:
-                used = 0
-            if used > allowed:
-                retry = seconds - int(time.time()) % seconds
-                response = JsonResponse(
-                    {
-                        "error": {
-                            "message": f"Too many requests: at most {allowed} every "
-                            f"{seconds} s. Try again in {retry} s."
-                        }
-                    },
-                    status=429,
-                )
-                response["Retry-After"] = str(retry)
-                return response
+        retry = retry_after(request)
+        if retry is not None:
+            response = JsonResponse({"error": {"message": message(request, retry)}}, status=429)
+            response["Retry-After"] = str(retry)
+            return response
         return view(request, *args, **kwargs)
 
     return wrapper

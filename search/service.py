@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -45,6 +44,7 @@ from search.facet_cache import Cached
 from search.facets import FacetSpec, case_insensitive_regex, facet_spec, sidebar_facets
 from search.indices import client, indices_behind, read_alias
 from search.params import InvalidSearch, SearchParams, encode_cursor
+from search.stores import Memo
 
 logger = logging.getLogger(__name__)
 
@@ -146,38 +146,30 @@ class SearchResult:
 # --------------------------------------------------------------------------- engine calls
 
 
-_es_options: tuple[Any, Any] = (None, None)
+# ``options()`` builds a new client object (about half a millisecond): kept per process.
+_search_client = Memo(lambda: client().options(request_timeout=REQUEST_TIMEOUT))
 
 
 def _es() -> Any:
-    """The process's client with the search timeout. ``options()`` builds a new client object
-    (about half a millisecond), so the result is kept while the underlying client is the same.
-    """
-    global _es_options
-    base = client()
-    cached_base, cached = _es_options
-    if cached_base is not base:
-        cached = base.options(request_timeout=REQUEST_TIMEOUT)
-        _es_options = (base, cached)
-    return cached
+    """The process's client with the search timeout."""
+    return _search_client.get()
 
 
-_index_cache: tuple[float, str | None] = (0.0, None)
+def _lookup_live_index() -> str:
+    behind = _guard(lambda: indices_behind(read_alias()))
+    if not behind:
+        raise SearchUnavailable("the search index does not exist yet")
+    return behind[0]
+
+
+_live_index = Memo(_lookup_live_index, ttl=2.0)
 
 
 def live_index() -> str:
-    """The concrete index behind the read alias, for facet-cache keys (looked up at most
-    every 2 s). Queries themselves always go through the alias; a rebuild bumps the index
+    """The concrete index behind the read alias, for cache keys (looked up at most every
+    2 s). Queries themselves always go through the alias; a rebuild bumps the index
     generation when it moves the alias, so a name that lags cannot serve stale counts."""
-    global _index_cache
-    at, name = _index_cache
-    if name is None or time.monotonic() - at > 2.0:
-        behind = _guard(lambda: indices_behind(read_alias()))
-        if not behind:
-            raise SearchUnavailable("the search index does not exist yet")
-        name = behind[0]
-        _index_cache = (time.monotonic(), name)
-    return name
+    return _live_index.get()
 
 
 def _guard(call: Any) -> Any:

@@ -182,21 +182,19 @@ def celery_worker(django_db_setup, django_db_blocker) -> Iterator[WorkerProcess]
 @pytest.fixture
 def search_index(settings) -> Iterator[str]:
     """A fresh, empty test index behind the test aliases; removed after the test."""
-    from django.core.cache import cache
-
-    from search import curation, facets, freshness, indices, service
+    from indexing import rebuild
+    from search import freshness, stores
 
     assert settings.SEARCH_INDEX_PREFIX.startswith("test"), "tests must use a test index"
     drop_test_indices()
-    name = indices.ensure_index()
-    # A new index: forget the previous test's index name and cached facet counts, and any
-    # index write registered by a worker a fault test killed mid-write (it would keep the
-    # facet cache off until its deadline).
-    service._index_cache = (0.0, None)
-    facets._tag_cache = (0.0, [])
-    curation.reset()
-    freshness.bump_generation()
-    cache.delete(freshness.WRITING_KEY)
+    # A new index: forget every per-process memo (the previous test's index name, tag
+    # facets, curation) and any index write registered by a worker a fault test killed
+    # mid-write (it would keep the cache off until its deadline), and the cached entries.
+    stores.Memo.reset_all()
+    coordination = stores.coordination()
+    coordination.delete(stores.key(freshness.WRITING_KEY), stores.key("indexing:rebuild-lease"))
+    stores.cache().clear()
+    name = rebuild.ensure_index().live
     yield name
     drop_test_indices()
 
@@ -207,3 +205,4 @@ def drop_test_indices() -> None:
     client = indices.client()
     for name in client.indices.get(index=indices.index_pattern(), expand_wildcards="all"):
         client.indices.delete(index=name)
+    indices.protect_prefix(client)

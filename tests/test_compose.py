@@ -388,7 +388,7 @@ def test_connections_point_at_the_compose_services(app_env, monkeypatch):
     for url in (conn.redis_url, conn.celery_broker_url):
         parts = urlsplit(url)
         assert (parts.scheme, parts.hostname, parts.port) == ("redis", "redis", 6379), url
-    assert conn.redis_url != conn.celery_broker_url, "cache and broker use separate databases"
+    assert conn.redis_url != conn.celery_broker_url, "coordination and broker: two databases"
     parts = urlsplit(conn.redis_cache_url)
     assert (parts.scheme, parts.hostname, parts.port) == ("redis", "redis-cache", 6379)
     assert conn.elasticsearch_hosts == [f"http://elasticsearch:{STANDARD_PORTS['elasticsearch']}"]
@@ -401,7 +401,8 @@ def test_settings_load_with_the_compose_environment(services, app_env, monkeypat
     assert namespace["SECRET_KEY"] == app_env["DJANGO_SECRET_KEY"]
     assert namespace["DATABASES"]["default"]["HOST"] == "postgres"
     assert namespace["CELERY_BROKER_URL"] == app_env["CELERY_BROKER_URL"]
-    assert namespace["CACHES"]["default"]["LOCATION"] == app_env["REDIS_URL"]
+    assert namespace["CACHES"]["default"]["LOCATION"] == app_env["REDIS_CACHE_URL"]
+    assert namespace["COORDINATION_REDIS_URL"] == app_env["REDIS_URL"]
     assert namespace["ELASTICSEARCH_DSL"]["default"]["hosts"] == ["http://elasticsearch:9200"]
     # The published port and the web healthcheck reach Django with the host 127.0.0.1.
     assert "127.0.0.1:8000" in healthcheck_text(services["web"])

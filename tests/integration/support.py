@@ -25,12 +25,14 @@ def wait_until_indexed(timeout: float = 90) -> None:
     wait_for(lambda: outbox_backlog() == 0, timeout=timeout, interval=0.2)
 
 
-def assert_index_matches_database() -> None:
-    """Every row has a document of its version with the row's summary, and nothing else."""
-    report = verify.verify()
+def assert_index_matches_database(context: str = "") -> None:
+    """Every row has a document of its version whose every field equals what the row makes
+    of it now, and there is nothing else (``context`` is added to the failure message)."""
+    report = verify.verify(sample=None)
     assert report.clean, (
-        f"drift: {len(report.missing)} missing, {len(report.extra)} extra, "
-        f"{len(report.stale)} stale (e.g. {report.drift[:5]})"
+        f"{context}drift: {len(report.missing)} missing, {len(report.extra)} extra, "
+        f"{len(report.stale)} stale, {len(report.differ)} differ "
+        f"(e.g. {report.drift[:5]}, fields {sorted(report.differ.items())[:3]})"
     )
     rows = dict(Package.objects.values_list("pk", "summary"))
     docs = {}

@@ -16,12 +16,7 @@ from indexing.models import OutboxEntry
 from search import ratelimit
 from tests.helpers import make_package
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.django_db,
-    # Each test shows a defect of issue #10; the next commits fix them and drop this mark.
-    pytest.mark.xfail(strict=True, reason="issue #10: fails until fixed"),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 
 @pytest.fixture

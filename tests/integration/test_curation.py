@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from indexing import writer
-from search import analytics, curation
+from search import analytics, curation, stores
 from search.models import Promotion, QueryStat, SynonymSet
 from tests.helpers import make_package
 
@@ -93,20 +93,26 @@ def test_analytics_merges_fragments_and_counts_zero_results(client, small):
 
 
 def test_logging_adds_no_request_latency_when_redis_is_down(client, small, monkeypatch):
-    unreachable = analytics.make_client("redis://127.0.0.1:1/0")
+    unreachable = stores.redis_client("redis://127.0.0.1:1/0")
     attempts: list[float] = []
-    real_lpush = unreachable.lpush
+    real_pipeline = unreachable.pipeline
 
-    def timed_lpush(*args, **kwargs):
-        started = time.monotonic()
-        try:
-            return real_lpush(*args, **kwargs)
-        finally:
-            attempts.append(time.monotonic() - started)
+    class TimedPipeline:
+        def __init__(self, *args, **kwargs):
+            self.pipe = real_pipeline(*args, **kwargs)
 
-    monkeypatch.setattr(unreachable, "lpush", timed_lpush)
-    monkeypatch.setattr(analytics, "_client", unreachable)
-    monkeypatch.setattr(analytics, "_down_until", 0.0)
+        def __getattr__(self, name):
+            return getattr(self.pipe, name)
+
+        def execute(self):
+            started = time.monotonic()
+            try:
+                return self.pipe.execute()
+            finally:
+                attempts.append(time.monotonic() - started)
+
+    monkeypatch.setattr(unreachable, "pipeline", TimedPipeline)
+    monkeypatch.setattr(stores, "coordination", lambda: unreachable)
     for _ in range(5):
         assert client.get("/api/search", {"q": "pdf"}).status_code == 200
     # One failed attempt, bounded by the client's short timeouts; then the breaker skips

@@ -33,7 +33,7 @@ from config.db_routers import REPLICA, PrimaryReplicaRouter, ReplicaReadsMiddlew
 from config.env import POSTGRES_REPLICA_VARIABLES
 from indexing import writer
 from portal.models import Maintainer, Package, Section
-from search import curation, facets
+from search import stores
 from search.indices import client as es_client
 from search.indices import read_alias
 from search.models import Promotion
@@ -104,11 +104,9 @@ def replica(stand_in, monkeypatch) -> Iterator[None]:
     """The stand-in replica, emptied after each test; the router's state and the search
     service's cached curation reset around it."""
     monkeypatch.setattr(db_routers, "_down_until", 0.0)
-    curation.reset()
-    facets._tag_cache = (0.0, [])
+    stores.Memo.reset_all()
     yield
-    curation.reset()
-    facets._tag_cache = (0.0, [])
+    stores.Memo.reset_all()
     # Drain the outbox of this test's writes before pytest-django flushes the primary: a
     # worker transaction still open on the tables can deadlock with the flush's TRUNCATE.
     writer.process_outbox()

@@ -28,12 +28,7 @@ from search.indices import read_alias, write_alias
 from tests.conftest import wait_for
 from tests.helpers import make_package
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.django_db,
-    # Each test shows a defect of issue #10; the next commits fix them and drop this mark.
-    pytest.mark.xfail(strict=True, reason="issue #10: fails until fixed"),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 
 def doc(pk: int) -> dict:

@@ -55,7 +55,8 @@ def test_status_page(editor_client, search_index):
     response = editor_client.get("/admin/indexing/outboxentry/status/")
     assert response.status_code == 200
     html = response.content.decode()
-    assert "Documents / rows" in html and "1 / 1" in html
+    assert "Documents / rows" in html and "1 documents for 1 rows" in html
+    assert "Redis (coordination)" in html and "Redis (cache)" in html and "allkeys-lru" in html
     assert search_index in html
     assert "none: everything is indexed" in html
     assert "indexing: 0" in html and "maintenance:" in html  # queue lengths from the broker

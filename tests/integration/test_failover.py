@@ -32,6 +32,7 @@ from config import env
 from config.services import CACHE, es_runtime, port_open
 from indexing import rebuild, verify
 from portal.models import Package
+from search import stores
 from tests.conftest import ROOT, WorkerProcess, run_services, wait_for
 from tests.helpers import make_packages
 from tests.integration.support import (
@@ -118,20 +119,18 @@ def cluster_connection(settings):
     """Point this process's Elasticsearch connection at both nodes; restore it afterwards."""
     from elasticsearch.dsl import connections
 
-    from search import service
-
     settings.SEARCH_INDEX_SHARDS = 2
     settings.SEARCH_INDEX_REPLICAS = 1
     previous = connections.get_connection("default")
     options = {**settings.ELASTICSEARCH_DSL["default"], "hosts": HOSTS}
     client = connections.create_connection("default", **options)
-    service._index_cache = (0.0, None)
+    stores.Memo.reset_all()
     try:
         yield client
     finally:
         client.close()
         connections.add_connection("default", previous)
-        service._index_cache = (0.0, None)
+        stores.Memo.reset_all()
 
 
 @pytest.fixture
@@ -238,10 +237,10 @@ def test_searches_and_edits_survive_losing_a_node(cluster, cluster_connection, f
     assert health["number_of_nodes"] == 2 and health["number_of_data_nodes"] == 2
 
     # The index, with both primaries on node 2: node 1 is kept out while they are allocated.
-    from search import freshness, indices
+    from search import freshness
 
     es.cluster.put_settings(persistent={"cluster.routing.allocation.exclude._name": NODE_1})
-    index = indices.ensure_index()
+    index = rebuild.ensure_index().live
     es.cluster.put_settings(persistent={"cluster.routing.allocation.exclude._name": None})
     live = es.indices.get_settings(index=index)[index]["settings"]["index"]
     assert (live["number_of_shards"], live["number_of_replicas"]) == ("2", "1")

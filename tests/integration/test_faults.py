@@ -11,10 +11,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
+from search.indices import client as es_client
+from search.indices import read_alias
 from tests.conftest import ROOT, wait_for
 from tests.helpers import make_packages
 from tests.integration.support import (
@@ -101,3 +104,48 @@ def test_redis_stopped_for_a_while(celery_worker, packages):
     wait_for(lambda: celery_worker.ready(), timeout=60, interval=1)
     wait_until_indexed(timeout=180)
     assert_index_matches_database()
+
+
+def test_redis_killed_with_sigkill_loses_no_registration_or_bump(celery_worker, packages, client):
+    """The coordination Redis (generation, write registrations, the broker) dies without a
+    chance to save anything, while edits and searches go on. It fsyncs every write, so what
+    it acknowledged survives: the generation never goes back (a cached count from before
+    could otherwise be served again), and after recovery the index equals the database and
+    the counts served equal the live counts."""
+    from config.services import Redis
+    from search import freshness
+
+    service = Redis()
+    edits = EditLoad(packages, interval=0.02)
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def search_forever() -> None:
+        while not stop.is_set():
+            statuses.append(client.get("/api/search", {"q": "fault"}).status_code)
+            time.sleep(0.02)
+
+    searcher = threading.Thread(target=search_forever, daemon=True)
+    edits.start()
+    searcher.start()
+    time.sleep(1.5)
+    seen = freshness.current_generation()
+    os.kill(service.our_pid(), signal.SIGKILL)
+    time.sleep(2)
+    services("up", "redis")
+    after = wait_for(freshness.current_generation, timeout=30)
+    assert after >= seen, f"the generation went back from {seen} to {after}"
+    time.sleep(2)
+    edits.stop()
+    stop.set()
+    searcher.join(timeout=30)
+    assert not edits.errors
+    assert statuses and all(code < 500 for code in statuses), sorted(set(statuses))
+    wait_for(lambda: celery_worker.ready(), timeout=60, interval=1)
+    wait_until_indexed(timeout=180)
+    assert_index_matches_database()
+    answer = client.get("/api/search", {"q": "fault"}).json()
+    live = es_client().count(index=read_alias(), query={"match": {"name": "fault"}})
+    assert answer["total"] == live["count"] == len(packages)
+    sections = next(f for f in answer["facets"] if f["name"] == "section")["values"]
+    assert sum(v["count"] for v in sections) == len(packages)

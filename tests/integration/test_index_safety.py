@@ -37,12 +37,7 @@ from tests.integration.support import (
     wait_until_indexed,
 )
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.django_db,
-    # Each test shows a defect of issue #10; the next commits fix them and drop this mark.
-    pytest.mark.xfail(strict=True, reason="issue #10: fails until fixed"),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 
 def project_indices() -> list[str]:
@@ -59,6 +54,21 @@ def loaded(search_index):
     ids = make_packages(300, prefix="safe")
     writer.process_outbox()
     return ids
+
+
+def hold_bulk_load(monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """Make a rebuild's bulk load wait: the first event is set when it starts loading, and
+    it goes on when the second one is set."""
+    real_bulk = helpers.streaming_bulk
+    loading, release = threading.Event(), threading.Event()
+
+    def slow_bulk(*args, **kwargs):
+        loading.set()
+        release.wait(30)
+        yield from real_bulk(*args, **kwargs)
+
+    monkeypatch.setattr(helpers, "streaming_bulk", slow_bulk)
+    return loading, release
 
 
 def swaps_read_alias(actions) -> bool:
@@ -157,15 +167,7 @@ def test_reindex_reports_truthfully_what_it_kept_and_removed(loaded):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_rollback_waits_for_a_running_rebuild(loaded, monkeypatch):
-    real_bulk = helpers.streaming_bulk
-    loading, release = threading.Event(), threading.Event()
-
-    def slow_bulk(*args, **kwargs):
-        loading.set()
-        release.wait(30)
-        yield from real_bulk(*args, **kwargs)
-
-    monkeypatch.setattr(helpers, "streaming_bulk", slow_bulk)
+    loading, release = hold_bulk_load(monkeypatch)
     errors: list[BaseException] = []
 
     def run() -> None:
@@ -237,15 +239,7 @@ def test_indexing_during_a_first_rebuild_creates_no_second_index(search_index, m
     ids = make_packages(500, prefix="first")
     wait_for(lambda: writer.process_outbox() == (0, False), timeout=60)
     drop_test_indices()  # no index at all yet: the first rebuild will create it
-    real_bulk = helpers.streaming_bulk
-    loading, release = threading.Event(), threading.Event()
-
-    def slow_bulk(*args, **kwargs):
-        loading.set()
-        release.wait(30)
-        yield from real_bulk(*args, **kwargs)
-
-    monkeypatch.setattr(helpers, "streaming_bulk", slow_bulk)
+    loading, release = hold_bulk_load(monkeypatch)
     builder = threading.Thread(target=lambda: rebuild.rebuild(batch_size=100))
     builder.start()
     try:

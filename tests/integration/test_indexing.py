@@ -12,9 +12,9 @@ from django.core.management.base import CommandError
 from django.db import transaction
 
 import indexing
-from indexing import rebuild, verify, writer
+from indexing import documents, lease, rebuild, verify, writer
 from portal.models import Package, Section, Tag
-from search import service
+from search import service, stores
 from search.indices import client, indices_behind, read_alias, write_alias
 from tests.helpers import make_package, make_packages
 from tests.integration.support import (
@@ -53,30 +53,32 @@ def test_ten_edits_of_one_package_become_one_write(search_index):
     assert got["_version"] == package.row_version
 
 
+def late_write(index: str, row: documents.Row) -> int:
+    """Write a document built earlier (as a late task would); return the version conflicts."""
+    return writer._bulk([documents.action(index, row.id, row.version, row.source)]).conflicts
+
+
 def test_an_older_write_never_overwrites_a_newer_document(search_index):
     package = make_package("ordered", summary="first")
-    package.refresh_from_db()
-    old = Package.objects.select_related("section", "maintainer").get(pk=package.pk)
+    (old,) = documents.rows_for([package.pk])
     package.summary = "second"
     package.save()
     writer.process_outbox()
     # A late task that read the row before the second edit tries to write it now.
-    conflicts = writer._bulk(list(writer.document_actions([old], search_index)))
-    assert conflicts == 1
+    assert late_write(search_index, old) == 1
     assert doc(package.pk)["_source"]["summary"] == "second"
 
 
 def test_delete_removes_the_document_and_rejects_older_writes(search_index):
     package = make_package("doomed")
     writer.process_outbox()
-    stale_copy = Package.objects.select_related("section", "maintainer").get(pk=package.pk)
+    (stale_copy,) = documents.rows_for([package.pk])
     package.delete()
     writer.process_outbox()
-    assert not client().exists(index=read_alias(), id=stale_copy.pk)
+    assert not client().exists(index=read_alias(), id=stale_copy.id)
     # The delete's tombstone carries a newer version than any write of the old row.
-    conflicts = writer._bulk(list(writer.document_actions([stale_copy], search_index)))
-    assert conflicts == 1
-    assert not client().exists(index=read_alias(), id=stale_copy.pk)
+    assert late_write(search_index, stale_copy) == 1
+    assert not client().exists(index=read_alias(), id=stale_copy.id)
 
 
 def test_renaming_a_section_updates_every_package_in_bulk(search_index):
@@ -193,21 +195,21 @@ def test_search_keeps_answering_during_a_rebuild_and_no_edit_is_lost(celery_work
     assert edits.edits > 20 and not edits.errors
     assert result.documents >= 4000
     assert indices_behind(read_alias()) == [result.index] != [old_index]
-    assert indices_behind(write_alias()) == [result.index]
+    # The replaced index stays behind the write alias as the rollback target.
+    assert indices_behind(write_alias()) == sorted([result.index, old_index])
     wait_until_indexed()
     assert_index_matches_database()
 
 
 def test_reindex_refuses_to_run_twice_and_rolls_back(search_index):
-    from django.core.cache import cache
-
     make_packages(10, prefix="lock")
-    cache.set(rebuild.LOCK_KEY, "someone else", 60)
+    lease_key = stores.key(lease.REBUILD_KEY)
+    stores.coordination().set(lease_key, "rebuild:someone-else", ex=60)
     try:
-        with pytest.raises(CommandError, match="another rebuild holds the lock"):
+        with pytest.raises(CommandError, match="cannot start the rebuild: rebuild in progress"):
             call_command("reindex", verbosity=0)
     finally:
-        cache.delete(rebuild.LOCK_KEY)
+        stores.coordination().delete(lease_key)
     before = indices_behind(read_alias())
     call_command("reindex", "--dry-run", verbosity=0)
     assert indices_behind(read_alias()) == before
@@ -217,6 +219,8 @@ def test_reindex_refuses_to_run_twice_and_rolls_back(search_index):
     # The new index went live merged into one segment.
     shards = client().indices.segments(index=after[0])["indices"][after[0]]["shards"]
     assert shards["0"][0]["num_search_segments"] == 1
+    # The replaced index is the rollback target, and keeps receiving writes.
+    assert indices_behind(write_alias()) == sorted(before + after)
     call_command("reindex", "--rollback", verbosity=0)
     assert indices_behind(read_alias()) == before
-    assert indices_behind(write_alias()) == before
+    assert indices_behind(write_alias()) == sorted(before + after)

@@ -1,5 +1,6 @@
 """/readyz follows its dependencies: 503 within 5 s of Elasticsearch or PostgreSQL stopping,
-200 again once they are back."""
+200 again once they are back; the other checks are reported without taking the process out
+(``degraded``)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,15 @@ def status(client) -> tuple[int, dict]:
 def test_ready_when_everything_is_up(client, celery_worker, search_index):
     _code, body = wait_for(lambda: (r := status(client))[0] == 200 and r, timeout=30)
     assert body["status"] == "ready"
-    assert set(body["checks"]) == {"postgres", "redis", "elasticsearch", "worker"}
+    assert set(body["checks"]) == {
+        "postgres",
+        "elasticsearch",
+        "redis",
+        "redis_cache",
+        "worker",
+        "index",
+    }
+    assert {n for n, c in body["checks"].items() if c["critical"]} == {"postgres", "elasticsearch"}
     assert all(check["ok"] for check in body["checks"].values())
 
 
@@ -41,3 +50,16 @@ def test_unready_within_five_seconds_of_a_dependency_stopping(
         services("up", service)
     _code, body = wait_for(lambda: (r := status(client))[0] == 200 and r, timeout=60)
     assert body["checks"][service]["ok"] is True
+
+
+def test_degraded_but_serving_while_the_worker_is_down(client, celery_worker, search_index):
+    """A dead worker means indexing lags, not that searches fail: 200, "degraded"."""
+    from indexing.status import HEARTBEAT_KEY
+    from search import stores
+
+    wait_for(lambda: status(client)[0] == 200, timeout=30)
+    stores.coordination().delete(stores.key(HEARTBEAT_KEY))
+    code, body = status(client)
+    assert code == 200 and body["status"] == "degraded"
+    assert body["checks"]["worker"]["ok"] is False
+    wait_for(lambda: status(client)[1]["status"] == "ready", timeout=30)

@@ -28,8 +28,6 @@ from tests.conftest import wait_for
 from tests.helpers import make_package, make_packages
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
-# Each test so marked shows a defect of issue #10; the next commits fix them and drop it.
-FAILS_UNTIL_FIXED = pytest.mark.xfail(strict=True, reason="issue #10: fails until fixed")
 
 
 def section_counts(result) -> dict[str, int]:
@@ -40,7 +38,6 @@ def section_counts(result) -> dict[str, int]:
 # ------------------------------------------------------------------ 5. late writes
 
 
-@FAILS_UNTIL_FIXED
 def test_a_write_applied_after_its_client_timed_out_never_pairs_with_old_counts(
     search_index, monkeypatch
 ):
@@ -78,7 +75,6 @@ def server(url: str) -> redis.Redis:
     return redis.Redis.from_url(url)
 
 
-@FAILS_UNTIL_FIXED
 def test_what_may_be_evicted_lives_apart_from_what_must_not(settings):
     cache_server = server(settings.CACHES["default"]["LOCATION"])
     broker = server(settings.CELERY_BROKER_URL)
@@ -112,7 +108,6 @@ def test_a_full_cache_never_stops_indexing(celery_worker, search_index):
         cache.clear()
 
 
-@FAILS_UNTIL_FIXED
 @override_settings(SEARCH_QUERY_LOG_MAX=50)
 def test_the_query_log_is_capped(client, search_index):
     analytics.flush()
@@ -124,7 +119,6 @@ def test_the_query_log_is_capped(client, search_index):
 # ------------------------------------------------------------------ 7. the query-log flush
 
 
-@FAILS_UNTIL_FIXED
 def test_a_flush_that_dies_mid_batch_loses_nothing(client, search_index, monkeypatch):
     analytics.flush()
     QueryStat.objects.all().delete()

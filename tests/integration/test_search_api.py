@@ -8,15 +8,13 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from django.core.cache.backends.redis import RedisCache
 from elasticsearch import Elasticsearch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from config.redis_cache import write_client
 from indexing import writer
 from portal.models import Tag
-from search import facet_cache, freshness, indices, ratelimit, service
+from search import freshness, indices, ratelimit, service, stores
 from tests.helpers import make_package
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -237,7 +235,6 @@ def test_facet_counts_are_cached_and_never_stale_after_an_edit(client, catalog):
 
 def test_no_cached_counts_while_a_write_may_already_be_visible(client, catalog):
     """The window between a write becoming searchable and the generation moving on."""
-    from django.core.cache import cache
 
     api(client, q="frobnicator")
     assert api(client, q="frobnicator")[1]["facets_cached"] is True
@@ -259,38 +256,43 @@ def test_no_cached_counts_while_a_write_may_already_be_visible(client, catalog):
     assert after["facets_cached"] is False
     assert facet(after, "section") == {"devel": 13, "utils": 11, "graphics": 1}
     assert api(client, q="frobnicator")[1]["facets_cached"] is True
-    # A writer that died without unregistering stops counting at its deadline.
-    key = cache.make_and_validate_key(freshness.WRITING_KEY)
-    redis_client = write_client()
+    # A writer that died without unregistering stops counting at its deadline, and the
+    # generation moves on then (its write may have become visible meanwhile).
+    key = stores.key(freshness.WRITING_KEY)
+    redis_client = stores.coordination()
+    before = freshness.snapshot()
     redis_client.zadd(key, {"dead-writer": time.time() - 1})
-    assert freshness.cache_generation() is not None
+    assert freshness.snapshot() == before + 1
     redis_client.zadd(key, {"live-writer": time.time() + 60})
-    assert freshness.cache_generation() is None
+    assert freshness.snapshot() is None
     redis_client.delete(key)
 
 
+def dead_redis():
+    return stores.redis_client("redis://127.0.0.1:1/0")
+
+
 def test_an_index_write_is_not_made_unregistered_nor_unregistered_unbumped(catalog, monkeypatch):
-    from django.core.cache import cache
-
-    def no_redis(*args):
-        raise ConnectionError("redis unreachable")
-
     with monkeypatch.context() as patched:
-        patched.setattr(freshness, "write_client", no_redis)
+        patched.setattr(stores, "coordination", dead_redis)
         with pytest.raises(freshness.WriteNotRegistered), freshness.writing():
             pytest.fail("the write ran although it could not be registered")
-    # A write whose generation bump failed stays registered: the cache stays off.
-    assert freshness.cache_generation() is not None
-    with monkeypatch.context() as patched:
-        patched.setattr(freshness, "bump_generation", lambda: False)
-        with freshness.writing():
-            pass
-    assert freshness.cache_generation() is None
-    cache.delete(freshness.WRITING_KEY)
-    assert freshness.cache_generation() is not None
+    # A write whose generation bump failed raises (the caller writes again) and stays
+    # registered: the cache stays off.
+    assert freshness.snapshot() is not None
+    real = stores.coordination()
+    with pytest.raises(freshness.GenerationNotBumped), freshness.writing():
+        # Redis goes away during the write: the registration is made, the bump cannot be.
+        monkeypatch.setattr(stores, "coordination", dead_redis)
+        stores.Memo.reset_all()
+    monkeypatch.undo()
+    stores.Memo.reset_all()
+    assert freshness.snapshot() is None
+    real.delete(stores.key(freshness.WRITING_KEY))
+    assert freshness.snapshot() is not None
 
 
-def test_a_repeated_search_is_one_redis_round_trip_and_no_engine_call(client, catalog, monkeypatch):
+def test_a_repeated_search_is_answered_from_redis_alone(client, catalog, monkeypatch):
     api(client, q="vim")
     assert api(client, q="vim")[1]["hits_cached"] is True
     snapshots, engine = [], []
@@ -300,7 +302,7 @@ def test_a_repeated_search_is_one_redis_round_trip_and_no_engine_call(client, ca
     body = api(client, q="vim")[1]
     assert body["facets_cached"] and body["hits_cached"] and body["took_ms"] == 0
     assert names(body)[:2] == ["vim", "vim-gtk3"]
-    assert len(snapshots) == 1 and engine == []  # generation, counts and page: one pipeline
+    assert len(snapshots) == 1 and engine == []  # the generation, then counts and page
     # Another page of the same search: counts from the cache, hits from the engine once.
     second = api(client, q="vim", page=2, page_size=1)[1]
     assert second["facets_cached"] and not second["hits_cached"] and len(engine) == 1
@@ -321,24 +323,24 @@ def test_page_cache_can_be_switched_off(client, catalog, settings):
 
 
 def test_search_works_uncached_when_redis_is_down(client, catalog, monkeypatch, caplog):
-    dead = RedisCache("redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 0.2}})
-    monkeypatch.setattr(facet_cache, "cache", dead)
-    monkeypatch.setattr("search.freshness.cache", dead)
-    monkeypatch.setattr(facet_cache, "_down_until", 0.0)
+    monkeypatch.setattr(stores, "coordination", dead_redis)
+    stores.Memo.reset_all()
     with caplog.at_level(logging.WARNING):
         status, body = api(client, q="vim")
         status2, body2 = api(client, q="vim")
     assert (status, status2) == (200, 200)
     assert names(body)[0] == "vim" and body["facets"]
     assert body2["facets_cached"] is False
-    assert "facet cache" in caplog.text
+    assert "search cache unavailable" in caplog.text
+    monkeypatch.undo()
+    stores.Memo.reset_all()
 
 
 def test_elasticsearch_down_gives_503(client, catalog, monkeypatch):
     dead = Elasticsearch("http://127.0.0.1:1", request_timeout=1, max_retries=0)
     monkeypatch.setattr(service, "_es", lambda: dead)
     monkeypatch.setattr(service, "indices_behind", lambda alias: dead.indices.get_alias(name=alias))
-    monkeypatch.setattr(service, "_index_cache", (0.0, None))
+    stores.Memo.reset_all()
     response = client.get("/api/search", {"q": "vim"})
     assert response.status_code == 503
     assert "temporarily unavailable" in response.json()["error"]["message"]
@@ -508,7 +510,6 @@ def test_api_rate_limit(client, catalog, settings, monkeypatch):
     # The window's counter expires with the window (it never lingers in Redis).
     from django.core.cache import cache
 
-    from config.redis_cache import write_client
-
-    keys = write_client().keys(cache.make_and_validate_key("ratelimit:*"))
-    assert keys and all(0 < write_client().ttl(k) <= 61 for k in keys)
+    redis_client = stores.cache_client()
+    keys = redis_client.keys(cache.make_and_validate_key("ratelimit:*"))
+    assert keys and all(0 < redis_client.ttl(k) <= 61 for k in keys)

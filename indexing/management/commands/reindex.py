@@ -1,11 +1,12 @@
-"""``manage.py reindex``: full, zero-downtime rebuild of the search index."""
+"""``manage.py reindex``: full, zero-downtime rebuild of the search index, or rollback."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from elasticsearch import ApiError, TransportError
 from tqdm import tqdm
 
 from indexing import rebuild
@@ -16,16 +17,14 @@ from search import freshness
 
 class Command(BaseCommand):
     help = (
-        "Rebuild the package index from PostgreSQL into a new index and switch the read alias "
-        "to it atomically; searches keep working and writes made meanwhile reach both indices. "
-        "The previous index is kept for --rollback."
+        "Rebuild the package index from PostgreSQL into a new index and make it live "
+        "atomically; searches keep working and writes made meanwhile reach both indices. The "
+        "index it replaces stays up to date for SEARCH_ROLLBACK_HOURS, as the target of "
+        "--rollback. Ctrl-C or SIGTERM stops cleanly (the half-built index is removed)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--batch-size", type=int, default=1000, help="rows per bulk request")
-        parser.add_argument(
-            "--keep", type=int, default=1, help="previous indices to keep for rollback"
-        )
         parser.add_argument(
             "--dry-run", action="store_true", help="say what would be done, change nothing"
         )
@@ -38,54 +37,69 @@ class Command(BaseCommand):
         parser.add_argument(
             "--rollback",
             action="store_true",
-            help="point the aliases back at the previous index instead of rebuilding",
+            help="make the previous index live again instead of rebuilding",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1")
         try:
-            if options["rollback"]:
-                target = rebuild.rollback()
-                self.stdout.write(f"Rolled back: aliases now point at {target}.")
-                return
-            total = Package.objects.count()
-            with tqdm(
-                total=total,
-                unit="docs",
-                desc="reindexing",
-                disable=options["verbosity"] == 0 or options["dry_run"],
-                file=self.stderr._out,
-            ) as bar:
-                result = rebuild.rebuild(
-                    batch_size=options["batch_size"],
-                    keep=options["keep"],
-                    on_progress=bar.update,
-                    dry_run=options["dry_run"],
-                    merge=not options["no_merge"],
-                    on_step=lambda step: (
-                        bar.write(f"{step} ...", file=self.stderr._out)
-                        if options["verbosity"]
-                        else None
-                    ),
-                )
+            with rebuild.sigterm_interrupts():
+                if options["rollback"]:
+                    target = rebuild.rollback()
+                    self.stdout.write(
+                        f"Rolled back: {target} is live again. The index it replaced is now the "
+                        "rollback target (run --rollback again to undo)."
+                    )
+                    return
+                result = self.rebuild(options)
         except (rebuild.RebuildError, freshness.WriteNotRegistered) as exc:
             raise CommandError(str(exc)) from None
-        except (ApiError, TransportError) as exc:
+        except (KeyboardInterrupt, rebuild.Interrupted):
             raise CommandError(
-                f"Elasticsearch failed during the rebuild: {exc}. Is it running "
-                "(python -m config.services status)? The live index was not changed."
+                "Interrupted: the half-built index was removed; the live index is unchanged."
             ) from None
         if options["dry_run"]:
             self.stdout.write(
                 f"Dry run: would build {result.index} from {result.documents} rows "
-                f"(current index: {result.previous or 'none'})."
+                f"(live index: {result.previous or 'none'})."
             )
             return
-        rate = result.documents / result.seconds if result.seconds else 0
         record_rebuild(result)
-        self.stdout.write(
+        self.report(result)
+
+    def rebuild(self, options: dict[str, Any]) -> rebuild.RebuildResult:
+        quiet = options["verbosity"] == 0 or options["dry_run"]
+        with tqdm(
+            total=Package.objects.count(),
+            unit="docs",
+            desc="reindexing",
+            disable=quiet,
+            file=sys.stderr,
+        ) as bar:
+            return rebuild.rebuild(
+                batch_size=options["batch_size"],
+                on_progress=bar.update,
+                dry_run=options["dry_run"],
+                merge=not options["no_merge"],
+                on_step=lambda step: None if quiet else bar.write(f"{step} ...", file=sys.stderr),
+            )
+
+    def report(self, result: rebuild.RebuildResult) -> None:
+        rate = result.documents / result.seconds if result.seconds else 0
+        lines = [
             f"Built {result.index}: {result.documents} documents in {result.seconds:.1f}s "
-            f"({rate:.0f} docs/s). Previous index {result.previous or '-'} kept for rollback; "
-            f"removed {', '.join(result.removed) or 'nothing'}."
-        )
+            f"({rate:.0f} docs/s); it is live."
+        ]
+        if result.previous:
+            lines.append(
+                f"Kept {result.previous} as the rollback target: it keeps receiving every "
+                f"change for {settings.SEARCH_ROLLBACK_HOURS:g} hours "
+                "(`manage.py reindex --rollback`)."
+            )
+        else:
+            lines.append("No previous index is kept (nothing to roll back to).")
+        lines.append("Removed: " + (", ".join(result.removed) or "nothing") + ".")
+        for warning in result.warnings:
+            lines.append(self.style.WARNING(f"Warning: {warning}"))
+        self.stdout.write("\n".join(lines))

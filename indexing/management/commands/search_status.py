@@ -1,4 +1,4 @@
-"""``manage.py search_status``: aliases, counts, outbox backlog; ``--verify``/``--repair``."""
+"""``manage.py search_status``: aliases and indices, counts, backlog; verify and repair."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from elasticsearch import ApiError, TransportError
 
+from indexing import rebuild
 from indexing import verify as drift
 from indexing.signals import kick_after_commit
 from indexing.status import collect
@@ -15,67 +16,124 @@ from indexing.status import collect
 
 class Command(BaseCommand):
     help = (
-        "Show the search index state: the read and write aliases and their indices, documents "
-        "against PostgreSQL rows, the indexing outbox backlog and its oldest pending change. "
-        "--verify compares the id and version of every row and document (exit status 1 on "
-        "drift); --repair also queues every drifted package for reindexing."
+        "Show the search index state: every index of the project and its role (live, "
+        "rollback target, being built, orphan), documents against PostgreSQL rows, the "
+        "indexing outbox backlog and both Redis servers. Exit status 1 when the counts differ "
+        "by more than the pending changes explain. --verify also compares every row's "
+        "version and the content of a sample of documents (exit status 1 on any drift); "
+        "--repair queues every drifted package for reindexing; --remove-orphans deletes "
+        "indices no alias points at."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--verify", action="store_true", help="compare every row and document")
+        parser.add_argument("--verify", action="store_true", help="compare rows and documents")
         parser.add_argument(
-            "--repair", action="store_true", help="with --verify: queue drifted packages"
+            "--sample",
+            type=int,
+            default=1000,
+            help="with --verify: documents compared field by field (default 1000)",
+        )
+        parser.add_argument(
+            "--full", action="store_true", help="with --verify: compare every document's content"
+        )
+        parser.add_argument(
+            "--repair", action="store_true", help="verify, and queue drifted packages"
+        )
+        parser.add_argument(
+            "--remove-orphans", action="store_true", help="delete indices no alias points at"
         )
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
+            removed = rebuild.remove_orphans() if options["remove_orphans"] else []
             status = collect()
-            report = drift.verify() if options["verify"] or options["repair"] else None
+            report = None
+            if options["verify"] or options["repair"]:
+                report = drift.verify(sample=None if options["full"] else options["sample"])
+        except rebuild.RebuildError as exc:
+            raise CommandError(str(exc)) from None
         except (ApiError, TransportError) as exc:
             raise CommandError(
                 f"Elasticsearch is not reachable or the index is missing: {exc}. "
                 "Check `python -m config.services status`."
             ) from None
-        repaired = 0
+        if removed:
+            status["removed"] = removed
         if report is not None:
             status["verify"] = {
+                "index": report.index,
                 "rows": report.rows,
                 "documents": report.documents,
                 "missing": len(report.missing),
                 "extra": len(report.extra),
                 "stale": len(report.stale),
+                "compared": report.compared,
+                "differ": len(report.differ),
+                "differing_fields": sorted({f for fs in report.differ.values() for f in fs}),
                 "pending_in_outbox": report.pending,
                 "sample": report.drift[:20],
             }
             if options["repair"] and report.drift:
-                repaired = drift.repair(report)
+                status["verify"]["repaired"] = drift.repair(report)
                 kick_after_commit()
-                status["verify"]["repaired"] = repaired
         if options["json"]:
             self.stdout.write(json.dumps(status, indent=2, default=str))
         else:
             self.print_human(status)
         if report is not None and not report.clean and not options["repair"]:
-            raise CommandError(f"drift: {len(report.drift)} packages differ (see above)")
+            raise CommandError(
+                f"drift: {len(report.drift)} packages differ (see above); "
+                "run `manage.py search_status --repair` to reindex them"
+            )
+        if report is None and status["count_mismatch"]:
+            raise CommandError(f"count mismatch: {status['counts']}")
 
     def print_human(self, s: dict[str, Any]) -> None:
         w = self.stdout.write
-        for label, key in (("read alias ", "read_alias"), ("write alias", "write_alias")):
+        for label, key in (
+            ("read alias    ", "read_alias"),
+            ("write alias   ", "write_alias"),
+            ("previous alias", "previous_alias"),
+        ):
             targets = ", ".join(s[key]["indices"]) or "-"
             w(f"{label}  {s[key]['name']} -> {targets}")
-        w(f"documents    {s['documents']} (rows in PostgreSQL: {s['rows']})")
+        for index in s["indices"]:
+            w(f"index           {index['name']}: {index['role']}")
+        if s["orphans"]:
+            w(
+                f"orphans         {len(s['orphans'])}: nothing reads or writes them; remove "
+                "them with `manage.py search_status --remove-orphans`"
+            )
+        for name in s.get("removed", []):
+            w(f"removed         {name}")
+        counts = s["counts"]
+        w(f"documents       {self.style.ERROR(counts) if s['count_mismatch'] else counts}")
         w(
-            f"outbox       {s['outbox']['backlog']} pending, oldest "
+            f"outbox          {s['outbox']['backlog']} pending, oldest "
             f"{s['outbox']['oldest_age_s']:.1f}s old"
         )
-        w(f"generation   {s['generation']}")
+        w(f"generation      {s['generation']}")
+        if s["lease"]:
+            w(f"running         {s['lease']}")
+        for name, info in s["redis"].items():
+            if "error" in info:
+                w(f"redis {name:<13}unreachable: {info['error']}")
+            else:
+                w(
+                    f"redis {name:<13}{info['used_memory']} of {info['maxmemory'] or 'no cap'} "
+                    f"bytes, policy {info['policy']}, {info['evicted_keys']} evicted"
+                )
         if "verify" in s:
             v = s["verify"]
-            verdict = "no drift" if not (v["missing"] or v["extra"] or v["stale"]) else "DRIFT"
+            drifted = v["missing"] or v["extra"] or v["stale"] or v["differ"]
+            verdict = "DRIFT" if drifted else "no drift"
             w(
-                f"verify       {verdict}: {v['missing']} missing, {v['extra']} extra, "
-                f"{v['stale']} stale ({v['pending_in_outbox']} of them already pending)"
+                f"verify          {verdict} in {v['index']}: {v['missing']} missing, "
+                f"{v['extra']} extra, {v['stale']} stale, {v['differ']} of {v['compared']} "
+                f"compared differ ({v['pending_in_outbox']} of them already pending)"
             )
+            if v["differing_fields"]:
+                w(f"                differing fields: {', '.join(v['differing_fields'])}")
             if v.get("repaired"):
-                w(f"repair       queued {v['repaired']} packages for reindexing")
+                w(f"repair          queued {v['repaired']} packages for reindexing")

@@ -9,9 +9,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import Max
 
-from indexing.models import OutboxEntry
+import indexing
+from indexing.status import counts
 from portal.models import Package
 from search import indices
 
@@ -36,24 +36,23 @@ class Command(BaseCommand):
             raise CommandError("load_demo creates a demo account; it only runs with DEBUG on.")
         if options["force"] or not Package.objects.exists():
             call_command("import_catalog", no_index=True, verbosity=options["verbosity"])
-        rows = Package.objects.count()
-        docs = self._document_count()
-        if options["force"] or docs != rows:
-            self.stdout.write(f"Index holds {docs} of {rows} packages: rebuilding it.")
-            # The import's changes wait in the indexing outbox; the full rebuild below
-            # covers all of them. Nobody else writes during this bootstrap, so the pending
-            # entries recorded before it can be dropped instead of being indexed twice.
-            high_water = OutboxEntry.objects.aggregate(m=Max("id"))["m"] or 0
+        first = not indices.alias_state().live
+        found = None if first else counts()
+        if options["force"] or found is None or found.documents != found.rows:
+            self.stdout.write(
+                "No search index yet: building it."
+                if found is None
+                else f"Index holds {found.documents} of {found.rows} packages: rebuilding it."
+            )
+            mark = indexing.outbox_mark()
             call_command("reindex", verbosity=options["verbosity"])
-            OutboxEntry.objects.filter(id__lte=high_water).delete()
+            if first:
+                # The import's changes wait in the outbox; the first rebuild, which started
+                # after them, covered them all, and no older index needs them.
+                indexing.discard_pending(mark)
         else:
-            self.stdout.write(f"Index is complete ({docs} documents).")
+            self.stdout.write(f"Index is complete ({found.documents} documents).")
         self._demo_editor()
-
-    def _document_count(self) -> int:
-        if not indices.indices_behind(indices.read_alias()):
-            return -1
-        return indices.client().count(index=indices.read_alias())["count"]
 
     def _demo_editor(self) -> None:
         user, created = get_user_model().objects.get_or_create(
