@@ -21,8 +21,7 @@ from django.utils.html import format_html
 
 import indexing
 from portal.models import Dependency, Maintainer, Package, Section, Tag
-from search import editor as search_editor
-from search.editor import PENDING_SESSION_KEY
+from search import service as search
 
 
 class EstimatedCountPaginator(Paginator):
@@ -194,7 +193,7 @@ class PackageAdmin(admin.ModelAdmin):
         """In sync or pending, the document's version against the row's, last indexed."""
         if not obj.pk:
             return "-"
-        state = search_editor.document_state(obj.pk)
+        state = search.document_state(obj.pk)
         pending = indexing.pending(obj.pk)
         if state.error:
             verdict, colour = f"index unreachable ({state.error})", "#b45309"
@@ -231,9 +230,7 @@ class PackageAdmin(admin.ModelAdmin):
             .first()
         )
         if version is not None:
-            pending = dict(request.session.get(PENDING_SESSION_KEY, {}))
-            pending[str(form.instance.pk)] = version
-            request.session[PENDING_SESSION_KEY] = dict(list(pending.items())[-20:])
+            search.remember_saved(request, form.instance.pk, version)
 
 
 @admin.register(Section)

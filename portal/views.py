@@ -16,11 +16,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_safe
 
 from portal.models import Dependency, DependencyKind, Package
-from search import analytics, ratelimit, service
-from search import editor as search_editor
-from search import params as search_params
-from search.api import visitor_key
-from search.facets import facet_spec
+from search import service
 
 
 @dataclass
@@ -61,19 +57,13 @@ def _decorate(result: service.SearchResult, query: QueryDict) -> dict[str, Any]:
                 if value.selected
                 else [*current, value.value]
             )
-            value.url = _url(base, **{facet.name: toggled or None})  # type: ignore[attr-defined]
+            value.url = _url(base, **{facet.name: toggled or None})
     chips = []
-    for name, values in result.params.filters.items():
-        spec = facet_spec(name)
-        for value in values:
-            rest = [v for v in base.getlist(name) if v != value]
-            chips.append(
-                Chip(
-                    spec.label if spec else name,
-                    spec.display(value) if spec else value,
-                    _url(base, **{name: rest or None}),
-                )
-            )
+    for chosen in result.selected:
+        rest = [v for v in base.getlist(chosen.facet) if v != chosen.value]
+        chips.append(
+            Chip(chosen.facet_label, chosen.label, _url(base, **{chosen.facet: rest or None}))
+        )
     page = result.params.page
     window = range(max(1, page - 3), min(result.pages, page + 3) + 1)
     return {
@@ -88,45 +78,34 @@ def _decorate(result: service.SearchResult, query: QueryDict) -> dict[str, Any]:
     }
 
 
-def _read_your_writes(request: HttpRequest) -> None:
-    """If this editor just saved packages, wait until searches can see those versions."""
-    session = getattr(request, "session", None)
-    if session is None or not session.get(search_editor.PENDING_SESSION_KEY):
-        return
-    pending = {int(pk): int(v) for pk, v in session[search_editor.PENDING_SESSION_KEY].items()}
-    search_editor.wait_until_visible(pending)
-    del session[search_editor.PENDING_SESSION_KEY]
-
-
 @require_safe
 def search_page(request: HttpRequest) -> HttpResponse:
-    _read_your_writes(request)
+    service.read_your_writes(request)
     query = request.GET
     partial = query.get("partial") == "1"
     template = "portal/_results.html" if partial else "portal/search.html"
     context: dict[str, Any] = {
         "query": query.get("q", "")[:400],
         "sort": query.get("sort", "relevance"),
-        "sorts": search_params.SORTS,
+        "sorts": service.SORTS,
         "page_sizes": [20, 50, 100],
     }
-    retry = ratelimit.retry_after(request)
-    if retry is not None:
-        context["notice"] = ratelimit.message(request, retry)
+    limited = service.over_rate_limit(request)
+    if limited is not None:
+        retry, context["notice"] = limited
         response = render(request, template, context, status=429)
         response["Retry-After"] = str(retry)
         return response
     try:
-        parsed = search_params.parse(query)
+        parsed = service.parse(query)
         context["query"], context["sort"] = parsed.q, parsed.sort
         result = service.search(parsed)
-    except search_params.InvalidSearch as exc:
+    except service.InvalidSearch as exc:
         context["notice"] = str(exc)
         return render(request, template, context, status=400)
     except service.SearchUnavailable:
         return render(request, "portal/unavailable.html", context, status=503)
-    if parsed.page == 1:
-        analytics.log_search(parsed.q, result.total, visitor_key(request))
+    service.log_search(request, parsed, result.total)
     context.update(result=result, **_decorate(result, query))
     return render(request, template, context)
 

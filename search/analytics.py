@@ -22,6 +22,7 @@ So a flush that dies at any point loses nothing and counts nothing twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -79,6 +80,12 @@ _scripts = stores.Memo(
 
 def log_limit() -> int:
     return int(getattr(settings, "SEARCH_QUERY_LOG_MAX", 100_000))
+
+
+def visitor_key(request: Any) -> str:
+    """An opaque per-visitor key for merging as-you-type fragments (no address is stored)."""
+    raw = request.META.get("REMOTE_ADDR", "") + request.META.get("HTTP_USER_AGENT", "")[:200]
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
 def log_search(query: str, total: int, visitor: str) -> None:

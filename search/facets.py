@@ -1,64 +1,209 @@
-"""The facets visitors can filter by, and how each maps to the index.
+"""The facets visitors can filter by: one class per kind, each owning its whole rule.
 
-* Plain facets: section, priority, architecture, maintainer, and installed size ranges.
-* Tag facets: one per debtags facet (``tag.interface``, ``tag.implemented-in``, ...), read from
-  the catalog, all stored in the one ``tags`` keyword field as ``facet::value``.
+* :class:`TermsFacet`: a keyword field's values (section, priority, architecture,
+  maintainer).
+* :class:`TagFacet`: one debtags facet (``tag.interface``, ``tag.use`` ...). All tags live in
+  the one ``tags`` keyword field as ``facet::value``; this class is the only code that
+  writes or reads that encoding on the search side.
+* :class:`RangeFacet`: numeric buckets (installed size).
+
+A kind knows its filter clause ("any of these values": OR within a facet), its aggregation,
+and how to read the aggregation's response into :class:`~search.results.FacetValue` rows
+(selected values stay listed, even at count 0). ``search.query`` assembles the request
+(each facet's aggregation under every filter but its own, so counts are disjunctive) and
+``search.service`` reads the response through the kinds; nothing else looks inside.
+
+The tag facets come from the catalog (:class:`FacetRegistry`, the most used first); unit
+tests give a registry a fixed list instead of the database.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db.models import Count
 
-from portal.models import Architecture, Priority, Tag
+from portal.models import Tag
+from search.results import FacetValue
 from search.stores import Memo
 
 TAG_PREFIX = "tag."
+TAGS_FIELD = "tags"
+TAG_SEPARATOR = "::"
 SIDEBAR_TAG_FACETS = 8  # tag facets shown by default (the most used ones, plus any selected)
+TAG_FACET_TTL = 300.0
 
 
 @dataclass(frozen=True)
-class FacetSpec:
+class TermsFacet:
+    """Values of a keyword field; ``size`` of them are listed, most frequent first."""
+
     name: str
     label: str
     field: str
-    kind: str = "terms"  # "terms", "tag" or "range"
     size: int = 10
-    choices: tuple[str, ...] | None = None  # closed set of values, validated
+    choices: tuple[str, ...] | None = None  # a closed set of values, validated
     searchable: bool = False  # long facet: the UI offers a search box over its values
-    ranges: tuple[tuple[str, str, int | None, int | None], ...] = ()
 
-    @property
-    def tag_facet(self) -> str | None:
-        return self.name[len(TAG_PREFIX) :] if self.kind == "tag" else None
+    # Tag facets of all kinds share one terms aggregation per filter group (search.query).
+    shares_tags_aggregation: ClassVar[bool] = False
 
-    def display(self, value: str) -> str:
-        if self.kind == "range":
-            return next((label for key, label, _, _ in self.ranges if key == value), value)
+    def term(self, value: str) -> str:
+        """The index term of a visitor-facing value."""
         return value
 
-    def filter_clause(self, values: tuple[str, ...]) -> dict[str, Any]:
-        """The filter for "any of these values" (OR within a facet)."""
-        if self.kind == "range":
-            wanted = [r for r in self.ranges if r[0] in values]
-            return {
-                "bool": {
-                    "should": [{"range": {self.field: _bounds(lo, hi)}} for _, _, lo, hi in wanted],
-                    "minimum_should_match": 1,
-                }
-            }
-        if self.kind == "tag":
-            return {"terms": {self.field: [f"{self.tag_facet}::{v}" for v in values]}}
-        return {"terms": {self.field: list(values)}}
+    def value_of(self, term: str) -> str:
+        """The visitor-facing value of an index term."""
+        return term
 
-    def value_of(self, key: str) -> str:
-        """The visitor-facing value of an index term (tags drop their ``facet::``)."""
-        if self.kind == "tag":
-            return key.split("::", 1)[1]
-        return key
+    def label_of(self, value: str) -> str:
+        return value
+
+    def filter_clause(self, values: Sequence[str]) -> dict[str, Any]:
+        """Any of these values (OR within a facet)."""
+        return {"terms": {self.field: [self.term(v) for v in values]}}
+
+    def aggregation(self, selected: Sequence[str]) -> dict[str, Any]:
+        """Sub-aggregations counting this facet's values: the top ``size`` ones, and the
+        selected ones (which may not be among the top)."""
+        aggs: dict[str, Any] = {"values": {"terms": {"field": self.field, "size": self.size}}}
+        if selected:
+            aggs["selected"] = self._selected_aggregation(selected)
+        return aggs
+
+    def _selected_aggregation(self, selected: Sequence[str]) -> dict[str, Any]:
+        terms = [self.term(v) for v in selected]
+        return {"terms": {"field": self.field, "include": terms, "size": len(terms)}}
+
+    def buckets(self, group: dict[str, Any]) -> list[dict[str, Any]]:
+        """This facet's top buckets in its filter group's response."""
+        return group.get(self.name, {}).get("buckets", [])
+
+    def read(self, group: dict[str, Any], selected: Iterable[str]) -> list[FacetValue]:
+        """The rows to show, from the response of this facet's filter group."""
+        chosen = set(selected)
+        rows, seen = [], set()
+        for bucket in self.buckets(group):
+            value = self.value_of(bucket["key"])
+            seen.add(value)
+            rows.append(
+                FacetValue(value, self.label_of(value), bucket["doc_count"], value in chosen)
+            )
+        extra = {
+            self.value_of(b["key"]): b["doc_count"]
+            for b in group.get(f"{self.name}#selected", {}).get("buckets", [])
+        }
+        for value in sorted(chosen - seen):
+            rows.append(FacetValue(value, self.label_of(value), extra.get(value, 0), True))
+        return rows
+
+    def values_include(self, contains: str) -> str:
+        """The terms aggregation ``include`` for the facet's values containing a text."""
+        return case_insensitive_regex(contains) if contains else ".*"
+
+
+@dataclass(frozen=True)
+class TagFacet(TermsFacet):
+    """One debtags facet, stored in the ``tags`` field as ``facet::value``."""
+
+    shares_tags_aggregation: ClassVar[bool] = True
+
+    @classmethod
+    def named(cls, facet: str) -> TagFacet:
+        return cls(
+            name=f"{TAG_PREFIX}{facet}",
+            label=facet.replace("-", " ").capitalize(),
+            field=TAGS_FIELD,
+            size=8,
+            searchable=True,
+        )
+
+    @property
+    def tag_facet(self) -> str:
+        return self.name[len(TAG_PREFIX) :]
+
+    def term(self, value: str) -> str:
+        return f"{self.tag_facet}{TAG_SEPARATOR}{value}"
+
+    def value_of(self, term: str) -> str:
+        return term.split(TAG_SEPARATOR, 1)[1]
+
+    def owns(self, term: str) -> bool:
+        return term.startswith(f"{self.tag_facet}{TAG_SEPARATOR}")
+
+    def aggregation(self, selected: Sequence[str]) -> dict[str, Any]:
+        # Its top values come from the group's shared tags aggregation (search.query).
+        return {"selected": self._selected_aggregation(selected)} if selected else {}
+
+    def buckets(self, group: dict[str, Any]) -> list[dict[str, Any]]:
+        mine = [b for b in group.get(TAGS_FIELD, {}).get("buckets", []) if self.owns(b["key"])]
+        mine.sort(key=lambda b: (-b["doc_count"], b["key"]))
+        return mine[: self.size]
+
+    def values_include(self, contains: str) -> str:
+        prefix = re.escape(f"{self.tag_facet}{TAG_SEPARATOR}")
+        return prefix + super().values_include(contains)
+
+
+def tags_include(facets: Iterable[TagFacet]) -> str:
+    """The ``include`` of one terms aggregation over ``tags`` covering these tag facets."""
+    names = "|".join(re.escape(f.tag_facet) for f in facets)
+    return f"({names}){re.escape(TAG_SEPARATOR)}.*"
+
+
+@dataclass(frozen=True)
+class RangeFacet:
+    """Numeric buckets of a field: (key, label, from, to) each, ``to`` exclusive."""
+
+    name: str
+    label: str
+    field: str
+    ranges: tuple[tuple[str, str, int | None, int | None], ...]
+    searchable: bool = False
+    shares_tags_aggregation: ClassVar[bool] = False
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(key for key, _, _, _ in self.ranges)
+
+    def label_of(self, value: str) -> str:
+        return next((label for key, label, _, _ in self.ranges if key == value), value)
+
+    def filter_clause(self, values: Sequence[str]) -> dict[str, Any]:
+        wanted = [r for r in self.ranges if r[0] in values]
+        return {
+            "bool": {
+                "should": [{"range": {self.field: _bounds(lo, hi)}} for _, _, lo, hi in wanted],
+                "minimum_should_match": 1,
+            }
+        }
+
+    def aggregation(self, selected: Sequence[str]) -> dict[str, Any]:
+        ranges = [
+            {
+                "key": key,
+                **({"from": lo} if lo is not None else {}),
+                **({"to": hi} if hi is not None else {}),
+            }
+            for key, _, lo, hi in self.ranges
+        ]
+        return {"values": {"range": {"field": self.field, "keyed": True, "ranges": ranges}}}
+
+    def read(self, group: dict[str, Any], selected: Iterable[str]) -> list[FacetValue]:
+        chosen = set(selected)
+        buckets = group.get(self.name, {}).get("buckets", {})
+        rows = []
+        for key, label, _, _ in self.ranges:
+            count = buckets.get(key, {}).get("doc_count", 0)
+            if count or key in chosen:
+                rows.append(FacetValue(key, label, count, key in chosen))
+        return rows
+
+
+FacetKind = TermsFacet | RangeFacet
 
 
 def _bounds(lo: int | None, hi: int | None) -> dict[str, int]:
@@ -70,87 +215,6 @@ def _bounds(lo: int | None, hi: int | None) -> dict[str, int]:
     return bounds
 
 
-SIZE_RANGES = (
-    ("tiny", "under 100 KB", None, 100),
-    ("small", "100 KB – 1 MB", 100, 1024),
-    ("medium", "1 – 10 MB", 1024, 10 * 1024),
-    ("large", "10 – 100 MB", 10 * 1024, 100 * 1024),
-    ("huge", "100 MB and more", 100 * 1024, None),
-)
-
-FACETS: dict[str, FacetSpec] = {
-    "section": FacetSpec("section", "Section", "section", size=12),
-    "priority": FacetSpec(
-        "priority", "Priority", "priority", size=5, choices=tuple(Priority.values)
-    ),
-    "architecture": FacetSpec(
-        "architecture", "Architecture", "architecture", size=2, choices=tuple(Architecture.values)
-    ),
-    "maintainer": FacetSpec("maintainer", "Maintainer", "maintainer.raw", size=8, searchable=True),
-    "size": FacetSpec(
-        "size",
-        "Installed size",
-        "installed_size_kb",
-        kind="range",
-        choices=tuple(r[0] for r in SIZE_RANGES),
-        ranges=SIZE_RANGES,
-    ),
-}
-
-TAG_FACET_TTL = 300.0
-
-
-def _tag_facets_by_use() -> list[str]:
-    rows = (
-        Tag.objects.values("facet")
-        .annotate(n=Count("packages"))
-        .order_by("-n", "facet")
-        .values_list("facet", flat=True)
-    )
-    return list(rows)
-
-
-_tag_facets = Memo(_tag_facets_by_use, ttl=TAG_FACET_TTL)
-
-
-def known_tag_facets() -> list[str]:
-    """Tag facet names, most used first (from the catalog; kept for a few minutes)."""
-    names = _tag_facets.get()
-    if not names:  # an empty catalog: ask again next time
-        _tag_facets.reset()
-    return names
-
-
-def tag_spec(facet: str) -> FacetSpec:
-    return FacetSpec(
-        f"{TAG_PREFIX}{facet}",
-        facet.replace("-", " ").capitalize(),
-        "tags",
-        kind="tag",
-        size=8,
-        searchable=True,
-    )
-
-
-def facet_spec(name: str) -> FacetSpec | None:
-    """The spec of a facet parameter name, or None if there is no such facet."""
-    if name in FACETS:
-        return FACETS[name]
-    if name.startswith(TAG_PREFIX) and name[len(TAG_PREFIX) :] in known_tag_facets():
-        return tag_spec(name[len(TAG_PREFIX) :])
-    return None
-
-
-def sidebar_facets(selected: dict[str, Any]) -> list[FacetSpec]:
-    """The facets to aggregate for a page: the plain ones, the top tag facets, and any
-    selected tag facet."""
-    tags = known_tag_facets()[:SIDEBAR_TAG_FACETS]
-    names = list(FACETS) + [f"{TAG_PREFIX}{t}" for t in tags]
-    names += [n for n in selected if n not in names]
-    specs = [facet_spec(n) for n in names]
-    return [s for s in specs if s is not None]
-
-
 def case_insensitive_regex(text: str) -> str:
     """A Lucene regular expression matching ``text`` anywhere, ignoring case."""
     parts = []
@@ -160,3 +224,83 @@ def case_insensitive_regex(text: str) -> str:
         else:
             parts.append(re.sub(r'([.?+*|{}\[\]()"\\#@&<>~])', r"\\\1", ch))
     return ".*" + "".join(parts) + ".*"
+
+
+SIZE_RANGES = (
+    ("tiny", "under 100 KB", None, 100),
+    ("small", "100 KB – 1 MB", 100, 1024),
+    ("medium", "1 – 10 MB", 1024, 10 * 1024),
+    ("large", "10 – 100 MB", 10 * 1024, 100 * 1024),
+    ("huge", "100 MB and more", 100 * 1024, None),
+)
+PRIORITIES = ("required", "important", "standard", "optional", "extra")
+ARCHITECTURES = ("amd64", "all")
+
+FIXED: dict[str, FacetKind] = {
+    "section": TermsFacet("section", "Section", "section", size=12),
+    "priority": TermsFacet("priority", "Priority", "priority", size=5, choices=PRIORITIES),
+    "architecture": TermsFacet(
+        "architecture", "Architecture", "architecture", size=2, choices=ARCHITECTURES
+    ),
+    "maintainer": TermsFacet("maintainer", "Maintainer", "maintainer.raw", size=8, searchable=True),
+    "size": RangeFacet("size", "Installed size", "installed_size_kb", SIZE_RANGES),
+}
+
+
+class FacetRegistry:
+    """Every facet: the fixed ones and a tag facet per debtags facet of the catalog."""
+
+    def __init__(self, tag_facets: Callable[[], list[str]]) -> None:
+        self._tag_facets = tag_facets
+
+    def tag_facets(self) -> list[str]:
+        """Debtags facet names, the most used first."""
+        return self._tag_facets()
+
+    def get(self, name: str) -> FacetKind | None:
+        """The facet of a parameter name, or None if there is no such facet."""
+        if name in FIXED:
+            return FIXED[name]
+        if name.startswith(TAG_PREFIX) and name[len(TAG_PREFIX) :] in self.tag_facets():
+            return TagFacet.named(name[len(TAG_PREFIX) :])
+        return None
+
+    def sidebar(self, selected: Iterable[str]) -> list[FacetKind]:
+        """The facets to count for a page: the fixed ones, the most used tag facets, and
+        any selected facet."""
+        names = list(FIXED) + [f"{TAG_PREFIX}{t}" for t in self.tag_facets()[:SIDEBAR_TAG_FACETS]]
+        names += [n for n in selected if n not in names]
+        return [f for f in (self.get(n) for n in names) if f is not None]
+
+    def describe(self) -> str:
+        """For error messages: what filters there are."""
+        examples = ", ".join(f"{TAG_PREFIX}{t}" for t in self.tag_facets()[:5])
+        return f"{', '.join(FIXED)}, and tag facets such as {examples}"
+
+
+def _catalog_tag_facets() -> list[str]:
+    rows = (
+        Tag.objects.values("facet")
+        .annotate(n=Count("packages"))
+        .order_by("-n", "facet")
+        .values_list("facet", flat=True)
+    )
+    return list(rows)
+
+
+_tag_facet_names = Memo(_catalog_tag_facets, ttl=TAG_FACET_TTL)
+
+
+def _known_tag_facets() -> list[str]:
+    found = _tag_facet_names.get()
+    if not found:  # an empty catalog: ask again next time
+        _tag_facet_names.reset()
+    return found
+
+
+CATALOG = FacetRegistry(_known_tag_facets)
+
+
+def registry() -> FacetRegistry:
+    """The registry of the catalog (tag facets read from the database, kept 5 minutes)."""
+    return CATALOG

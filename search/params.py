@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from search.facets import FACETS, TAG_PREFIX, facet_spec, known_tag_facets
+from search.facets import FacetRegistry
 
 MAX_QUERY_LENGTH = 200
 DEFAULT_PAGE_SIZE = 20
@@ -104,8 +104,7 @@ def decode_cursor(token: str) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def parse(params: Any, *, allow_cursor: bool = False) -> SearchParams:
-    """Build SearchParams from a QueryDict-like object (``getlist``/``get``/``keys``)."""
+def _query_text(params: Any) -> str:
     raw_q = params.get("q") or ""
     if len(raw_q) > MAX_QUERY_LENGTH * 4:
         raise InvalidSearch(f"The search text is too long (at most {MAX_QUERY_LENGTH}).", "q")
@@ -115,9 +114,18 @@ def parse(params: Any, *, allow_cursor: bool = False) -> SearchParams:
             f"The search text is too long ({len(q)} characters; at most {MAX_QUERY_LENGTH}).",
             "q",
         )
+    return q
+
+
+def _sort(params: Any) -> str:
     sort = params.get("sort") or "relevance"
     if sort not in SORTS:
         raise InvalidSearch(f"Unknown sort {sort[:40]!r}; use one of: {', '.join(SORTS)}.", "sort")
+    return sort
+
+
+def _paging(params: Any, *, allow_cursor: bool) -> tuple[int, int, tuple[Any, ...] | None]:
+    """(page, page size, cursor)."""
     page_size = _int(params.get("page_size"), "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
     page = _int(params.get("page"), "page", 1, 1, MAX_RESULT_WINDOW)
     if page * page_size > MAX_RESULT_WINDOW:
@@ -132,36 +140,51 @@ def parse(params: Any, *, allow_cursor: bool = False) -> SearchParams:
         if not allow_cursor:
             raise InvalidSearch("'cursor' is only available in the JSON API.", "cursor")
         cursor = decode_cursor(params.get("cursor"))
+    return page, page_size, cursor
 
+
+def _facet_values(params: Any, name: str, choices: tuple[str, ...] | None) -> tuple[str, ...]:
+    values = list(dict.fromkeys(v for v in (clean_text(v) for v in params.getlist(name)) if v))
+    if len(values) > MAX_VALUES_PER_FACET:
+        raise InvalidSearch(f"Too many values for {name!r} (at most {MAX_VALUES_PER_FACET}).", name)
+    for value in values:
+        if len(value) > MAX_VALUE_LENGTH:
+            raise InvalidSearch(f"A value of {name!r} is too long.", name)
+        if choices is not None and value not in choices:
+            raise InvalidSearch(
+                f"Unknown value {value[:40]!r} for {name!r}; use one of: {', '.join(choices)}.",
+                name,
+            )
+    return tuple(values)
+
+
+def _filters(params: Any, facets: FacetRegistry) -> dict[str, tuple[str, ...]]:
     filters: dict[str, tuple[str, ...]] = {}
     for name in params:
         if name in RESERVED:
             continue
-        spec = facet_spec(name)
-        if spec is None:
-            tag_facets = ", ".join(f"{TAG_PREFIX}{t}" for t in known_tag_facets()[:5])
+        facet = facets.get(name)
+        if facet is None:
             raise InvalidSearch(
-                f"Unknown filter {name[:40]!r}. Filters are: {', '.join(FACETS)}, "
-                f"and tag facets such as {tag_facets}.",
-                name,
+                f"Unknown filter {name[:40]!r}. Filters are: {facets.describe()}.", name
             )
-        values = [clean_text(v) for v in params.getlist(name)]
-        values = list(dict.fromkeys(v for v in values if v))
-        if len(values) > MAX_VALUES_PER_FACET:
-            raise InvalidSearch(
-                f"Too many values for {name!r} (at most {MAX_VALUES_PER_FACET}).", name
-            )
-        for value in values:
-            if len(value) > MAX_VALUE_LENGTH:
-                raise InvalidSearch(f"A value of {name!r} is too long.", name)
-            if spec.choices is not None and value not in spec.choices:
-                raise InvalidSearch(
-                    f"Unknown value {value[:40]!r} for {name!r}; use one of: "
-                    f"{', '.join(spec.choices)}.",
-                    name,
-                )
+        values = _facet_values(params, name, facet.choices)
         if values:
-            filters[name] = tuple(values)
+            filters[name] = values
+    return filters
+
+
+def parse(params: Any, facets: FacetRegistry, *, allow_cursor: bool = False) -> SearchParams:
+    """Build SearchParams from a QueryDict-like object (``getlist``/``get``/``keys``);
+    ``facets`` says which filters exist."""
+    q = _query_text(params)
+    sort = _sort(params)
+    page, page_size, cursor = _paging(params, allow_cursor=allow_cursor)
     return SearchParams(
-        q=q, filters=filters, sort=sort, page=page, page_size=page_size, cursor=cursor
+        q=q,
+        filters=_filters(params, facets),
+        sort=sort,
+        page=page,
+        page_size=page_size,
+        cursor=cursor,
     )

@@ -38,6 +38,8 @@ from redis.retry import Retry
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# What a failing Redis raises (connection refused or reset, timeouts, errors it answers).
+REDIS_ERRORS = (redis.RedisError, OSError)
 
 
 class Memo(Generic[T]):
@@ -80,9 +82,10 @@ class Breaker:
 
     instances: ClassVar[list[Breaker]] = []
 
-    def __init__(self, name: str, seconds: float = 5.0) -> None:
+    def __init__(self, name: str, seconds: float = 5.0, log: logging.Logger | None = None) -> None:
         self.name = name
         self.seconds = seconds
+        self.log = log or logger
         self._until = 0.0
         Breaker.instances.append(self)
 
@@ -91,9 +94,16 @@ class Breaker:
         """True while callers should not even try."""
         return time.monotonic() < self._until
 
-    def trip(self, exc: BaseException) -> None:
+    def remaining(self) -> float:
+        """Seconds until callers try again (0 when closed)."""
+        return max(0.0, self._until - time.monotonic())
+
+    def trip(self, exc: BaseException | str) -> None:
         if not self.open:
-            logger.warning("%s unavailable, skipped for %.0f s: %s", self.name, self.seconds, exc)
+            reason = str(exc).strip() or type(exc).__name__
+            self.log.warning(
+                "%s unavailable, skipped for %.0f s: %s", self.name, self.seconds, reason
+            )
         self._until = time.monotonic() + self.seconds
 
     def reset(self) -> None:
@@ -101,13 +111,14 @@ class Breaker:
 
 
 def redis_client(url: str) -> redis.Redis:
-    """A client that fails fast: short timeouts and no client-side retries (every caller
-    has its own answer to Redis being down)."""
+    """A client that fails fast: short timeouts and one immediate retry, on a new connection
+    (a pooled connection is dead after Redis restarted; the retry keeps that from failing a
+    request). Every caller has its own answer to Redis being down."""
     return redis.Redis.from_url(
         url,
         socket_connect_timeout=0.5,
         socket_timeout=2,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1),
     )
 
 

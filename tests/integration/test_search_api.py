@@ -9,12 +9,13 @@ from types import SimpleNamespace
 
 import pytest
 from elasticsearch import Elasticsearch
+from elasticsearch.dsl import connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from indexing import writer
 from portal.models import Tag
-from search import freshness, indices, ratelimit, service, stores
+from search import freshness, indices, ratelimit, stores
 from tests.helpers import make_package
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -292,13 +293,26 @@ def test_an_index_write_is_not_made_unregistered_nor_unregistered_unbumped(catal
     assert freshness.snapshot() is not None
 
 
+def count_engine_searches(monkeypatch) -> list[object]:
+    """Record every search request the process sends to Elasticsearch."""
+    calls: list[object] = []
+    real = Elasticsearch.search
+
+    def counting(self, *args, **kwargs):
+        calls.append(kwargs.get("body"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Elasticsearch, "search", counting)
+    return calls
+
+
 def test_a_repeated_search_is_answered_from_redis_alone(client, catalog, monkeypatch):
     api(client, q="vim")
     assert api(client, q="vim")[1]["hits_cached"] is True
-    snapshots, engine = [], []
-    real_snapshot, real_run = freshness.snapshot, service._run
+    snapshots = []
+    real_snapshot = freshness.snapshot
     monkeypatch.setattr(freshness, "snapshot", lambda *a: snapshots.append(a) or real_snapshot(*a))
-    monkeypatch.setattr(service, "_run", lambda *a: engine.append(a) or real_run(*a))
+    engine = count_engine_searches(monkeypatch)
     body = api(client, q="vim")[1]
     assert body["facets_cached"] and body["hits_cached"] and body["took_ms"] == 0
     assert names(body)[:2] == ["vim", "vim-gtk3"]
@@ -336,11 +350,20 @@ def test_search_works_uncached_when_redis_is_down(client, catalog, monkeypatch, 
     stores.Memo.reset_all()
 
 
-def test_elasticsearch_down_gives_503(client, catalog, monkeypatch):
-    dead = Elasticsearch("http://127.0.0.1:1", request_timeout=1, max_retries=0)
-    monkeypatch.setattr(service, "_es", lambda: dead)
-    monkeypatch.setattr(service, "indices_behind", lambda alias: dead.indices.get_alias(name=alias))
+@pytest.fixture
+def engine_down():
+    """The process's Elasticsearch connection points at a closed port."""
+    previous = connections.get_connection("default")
+    connections.create_connection(
+        "default", hosts=["http://127.0.0.1:1"], request_timeout=1, max_retries=0
+    )
     stores.Memo.reset_all()
+    yield
+    connections.add_connection("default", previous)
+    stores.Memo.reset_all()
+
+
+def test_elasticsearch_down_gives_503(client, catalog, engine_down):
     response = client.get("/api/search", {"q": "vim"})
     assert response.status_code == 503
     assert "temporarily unavailable" in response.json()["error"]["message"]
@@ -412,14 +435,7 @@ def test_suggest_completes_any_part_of_a_name(client, catalog):
 def test_suggestions_are_cached_until_an_edit_is_searchable(client, catalog, monkeypatch):
     first = suggested(client, "zyg")
     assert first == []
-    engine = []
-    real_run = service._es
-
-    def counting_es():
-        engine.append(1)
-        return real_run()
-
-    monkeypatch.setattr(service, "_es", counting_es)
+    engine = count_engine_searches(monkeypatch)
     assert suggested(client, "ZYG") == [] and engine == []  # from the cache (case does not matter)
     make_package("zygote-tool", section="devel", summary="a new package")
     writer.process_outbox()  # searchable now: the cached answer must not be served
@@ -513,3 +529,14 @@ def test_api_rate_limit(client, catalog, settings, monkeypatch):
     redis_client = stores.cache_client()
     keys = redis_client.keys(cache.make_and_validate_key("ratelimit:*"))
     assert keys and all(0 < redis_client.ttl(k) <= 61 for k in keys)
+
+
+def test_a_search_without_facets_skips_the_cache_and_counts(catalog):
+    from search import service
+    from search.params import SearchParams
+
+    result = service.search(
+        SearchParams(q="vim", filters={"section": ("editors",)}), with_facets=False
+    )
+    assert result.facets == [] and not result.facets_cached and not result.hits_cached
+    assert result.total >= 1 and result.hits[0].name == "vim"

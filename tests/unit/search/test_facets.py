@@ -1,0 +1,70 @@
+"""Facet kinds: their filter clause, aggregation and reading, and the registry."""
+
+from __future__ import annotations
+
+from search.facets import FIXED, FacetRegistry, TagFacet, case_insensitive_regex, tags_include
+from search.results import FacetValue
+
+
+def test_a_terms_facet_lists_the_top_values_and_every_selected_one():
+    section = FIXED["section"]
+    assert section.filter_clause(["web", "net"]) == {"terms": {"section": ["web", "net"]}}
+    group = {
+        "section": {"buckets": [{"key": "libs", "doc_count": 9}, {"key": "web", "doc_count": 3}]},
+        "section#selected": {"buckets": [{"key": "games", "doc_count": 0}]},
+    }
+    assert section.read(group, ["web", "games"]) == [
+        FacetValue("libs", "libs", 9, False),
+        FacetValue("web", "web", 3, True),
+        FacetValue("games", "games", 0, True),  # selected, not among the top: still shown
+    ]
+
+
+def test_a_tag_facet_encodes_its_values_and_reads_only_its_own_tags():
+    use = TagFacet.named("use")
+    assert use.name == "tag.use" and use.label == "Use"
+    assert use.filter_clause(["editing"]) == {"terms": {"tags": ["use::editing"]}}
+    assert use.aggregation([]) == {}  # its top values come from the shared tags aggregation
+    shared = {
+        "tags": {
+            "buckets": [
+                {"key": "interface::x11", "doc_count": 50},
+                {"key": "use::viewing", "doc_count": 4},
+                {"key": "use::editing", "doc_count": 4},
+            ]
+        }
+    }
+    rows = use.read(shared, [])
+    assert [(r.value, r.count) for r in rows] == [("editing", 4), ("viewing", 4)]  # count, key
+    assert use.values_include("ed") == r"use::.*[eE][dD].*"
+    assert tags_include([use, TagFacet.named("works-with")]) == r"(use|works\-with)::.*"
+
+
+def test_a_range_facet_shows_non_empty_and_selected_buckets_with_labels():
+    size = FIXED["size"]
+    clause = size.filter_clause(["tiny", "huge"])
+    assert clause["bool"]["should"] == [
+        {"range": {"installed_size_kb": {"lt": 100}}},
+        {"range": {"installed_size_kb": {"gte": 100 * 1024}}},
+    ]
+    group = {"size": {"buckets": {"tiny": {"doc_count": 5}, "small": {"doc_count": 0}}}}
+    assert size.read(group, ["small"]) == [
+        FacetValue("tiny", "under 100 KB", 5, False),
+        FacetValue("small", "100 KB – 1 MB", 0, True),
+    ]
+    assert size.label_of("medium") == "1 – 10 MB"
+
+
+def test_the_registry_knows_fixed_and_catalog_tag_facets():
+    facets = FacetRegistry(lambda: ["interface", "use", "role"])
+    assert facets.get("tag.use") == TagFacet.named("use")
+    assert facets.get("tag.unknown") is None and facets.get("colour") is None
+    sidebar = [f.name for f in facets.sidebar(["tag.role"])]
+    assert sidebar[: len(FIXED)] == list(FIXED)
+    assert sidebar[len(FIXED) :] == ["tag.interface", "tag.use", "tag.role"]
+    assert "tag facets such as tag.interface" in facets.describe()
+
+
+def test_case_insensitive_regex_escapes_what_lucene_would_read():
+    assert case_insensitive_regex("a.b") == r".*[aA]\.[bB].*"
+    assert case_insensitive_regex("c++") == r".*[cC]\+\+.*"

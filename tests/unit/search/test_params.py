@@ -1,0 +1,70 @@
+"""What visitors send, validated before any query is built."""
+
+from __future__ import annotations
+
+import pytest
+from django.http import QueryDict
+
+from search.facets import FacetRegistry
+from search.params import InvalidSearch, decode_cursor, encode_cursor, parse
+
+FACETS = FacetRegistry(lambda: ["interface", "use"])
+
+
+def parsed(query: str, **options):
+    return parse(QueryDict(query), FACETS, **options)
+
+
+def test_a_plain_search():
+    params = parsed("q=%20image%20%20viewer&section=graphics&section=web&tag.use=viewing")
+    assert params.q == "image viewer"
+    assert params.filters == {"section": ("graphics", "web"), "tag.use": ("viewing",)}
+    assert (params.sort, params.page, params.page_size, params.cursor) == ("relevance", 1, 20, None)
+
+
+def test_control_characters_are_dropped_and_duplicates_merged():
+    params = parsed("q=vi%00m%E2%80%8B&section=web&section=web&section=")
+    assert params.q == "vim"
+    assert params.filters == {"section": ("web",)}
+
+
+@pytest.mark.parametrize(
+    ("query", "param", "message"),
+    [
+        ("q=" + "x" * 201, "q", "too long"),
+        ("page=0", "page", "between 1"),
+        ("page=abc", "page", "whole number"),
+        ("page_size=101", "page_size", "between 1 and 100"),
+        ("page=40&page_size=50", "page", "too deep"),
+        ("sort=bogus", "sort", "Unknown sort"),
+        ("colour=red", "colour", "Unknown filter"),
+        ("tag.unknown=x", "tag.unknown", "Unknown filter"),
+        ("priority=urgent", "priority", "Unknown value"),
+        ("size=gigantic", "size", "Unknown value"),
+        ("cursor=WzFd", "cursor", "only available in the JSON API"),
+    ],
+)
+def test_bad_input_names_the_parameter_and_says_why(query, param, message):
+    with pytest.raises(InvalidSearch, match=message) as raised:
+        parsed(query)
+    assert raised.value.param == param
+
+
+def test_too_many_values_of_a_facet():
+    with pytest.raises(InvalidSearch, match="Too many values"):
+        parsed("&".join(f"section=s{i}" for i in range(21)))
+
+
+def test_the_cursor_round_trips_and_rejects_anything_else():
+    token = encode_cursor([12.5, 3, "vim"])
+    assert decode_cursor(token) == (12.5, 3, "vim")
+    assert parsed(f"cursor={token}", allow_cursor=True).cursor == (12.5, 3, "vim")
+    for bad in ("not-a-cursor", encode_cursor([]), encode_cursor([[1]]), encode_cursor([True])):
+        with pytest.raises(InvalidSearch, match="cursor"):
+            decode_cursor(bad)
+
+
+def test_the_cache_key_ignores_paging_sort_and_case():
+    one = parsed("q=Vim&page=2&sort=name&section=web")
+    two = parsed("q=vim&section=web")
+    assert one.cache_key_parts() == two.cache_key_parts()
