@@ -12,7 +12,7 @@ PY := .venv/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install run test lint services browser-deps down status clean
+.PHONY: install run test test-unit lint services browser-deps down status clean
 
 install: .venv/.installed
 
@@ -47,6 +47,10 @@ browser-deps:
 
 test: services lint browser-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The unit layer alone (tests/unit): pure code, no services, a few seconds.
+test-unit: install
+	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
 down:
 	@test -x $(PY) && $(PY) -m config.services down || true

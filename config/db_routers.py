@@ -24,7 +24,6 @@ has not received yet. The views retried are read-only, so running one twice is h
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -35,6 +34,8 @@ from django.core.exceptions import MiddlewareNotUsed
 from django.db import DEFAULT_DB_ALIAS, Error, connections
 from django.db.models import Model
 from django.http import Http404, HttpRequest, HttpResponse
+
+from search.stores import Breaker
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ class ReadScope:
 
 
 _scope: ContextVar[ReadScope | None] = ContextVar("replica_read_scope", default=None)
-_down_until = 0.0  # time.monotonic() until which this process leaves the replica alone
+# After a failure this process leaves the replica alone for RETRY_SECONDS.
+replica_breaker = Breaker("read replica", RETRY_SECONDS, logger)
 
 
 def replica_configured() -> bool:
@@ -89,19 +91,9 @@ def replica_reads(*, active: bool = True) -> Iterator[ReadScope]:
         _scope.reset(token)
 
 
-def _mark_down(reason: object) -> None:
-    global _down_until
-    _down_until = time.monotonic() + RETRY_SECONDS
-    logger.warning(
-        "read replica unavailable (%s); page reads use the primary for the next %.0f s",
-        str(reason).strip() or type(reason).__name__,
-        RETRY_SECONDS,
-    )
-
-
 def _replica_reachable() -> bool:
     """Connect to the replica if need be (once per scope); False if it cannot be reached."""
-    if time.monotonic() < _down_until:
+    if replica_breaker.open:
         return False
     replica = connections[REPLICA]
     try:
@@ -109,7 +101,7 @@ def _replica_reachable() -> bool:
         replica.close_if_health_check_failed()
         replica.ensure_connection()
     except Error as exc:
-        _mark_down(exc)
+        replica_breaker.trip(exc)
         return False
     return True
 
@@ -199,7 +191,7 @@ class ReplicaReadsMiddleware:
             return None
         if isinstance(exception, Error) and connections[REPLICA].errors_occurred:
             connections[REPLICA].close()
-            _mark_down(exception)
+            replica_breaker.trip(exception)
         elif not isinstance(exception, Http404):
             return None
         # Answer from the primary instead (these views only read).

@@ -22,6 +22,9 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from indexing.status import counts, heartbeat_age
+from search import stores
+from search.indices import client, read_alias
 from search.stores import Memo
 
 HEARTBEAT_MAX_AGE = 60.0
@@ -42,15 +45,11 @@ def _postgres() -> str:
 
 
 def _redis() -> str:
-    from search import stores
-
     info = stores.info(stores.coordination())
     return f"ok ({info['used_memory']} bytes, {info['policy']}, aof {info['aof']})"
 
 
 def _redis_cache() -> str:
-    from search import stores
-
     info = stores.info(stores.cache_client())
     return (
         f"ok ({info['used_memory']} of {info['maxmemory']} bytes, {info['policy']}, "
@@ -59,8 +58,6 @@ def _redis_cache() -> str:
 
 
 def _elasticsearch() -> str:
-    from search.indices import client, read_alias
-
     es = client().options(request_timeout=2, max_retries=0)
     behind = list(es.indices.get_alias(name=read_alias()).keys())
     if not behind:
@@ -69,8 +66,6 @@ def _elasticsearch() -> str:
 
 
 def _worker() -> str:
-    from indexing.status import heartbeat_age
-
     age = heartbeat_age()
     if age is None:
         raise RuntimeError("no worker heartbeat yet (is a Celery worker with beat running?)")
@@ -79,13 +74,7 @@ def _worker() -> str:
     return f"ok ({age:.0f}s ago)"
 
 
-def _counts() -> Any:
-    from indexing.status import counts
-
-    return counts()
-
-
-_recent_counts = Memo(_counts, ttl=COUNTS_TTL)
+_recent_counts = Memo(counts, ttl=COUNTS_TTL)
 
 
 def _index() -> str:

@@ -313,13 +313,14 @@ def _remove_abandoned(es: Elasticsearch, state: AliasState) -> list[str]:
 
 
 def _stamp_live_since(es: Elasticsearch, name: str) -> None:
-    """Record when ``name`` went live (the rollback retention counts from it)."""
-    es.indices.put_mapping(index=name, meta={"live_since": datetime.now(UTC).isoformat()})
+    """Record when ``name`` went live (the rollback retention counts from it), keeping the
+    rest of its ``_meta`` (``put_mapping`` replaces it whole)."""
+    meta = {**indices.index_meta(name, es), "live_since": datetime.now(UTC).isoformat()}
+    es.indices.put_mapping(index=name, meta=meta)
 
 
 def live_since(es: Elasticsearch, name: str) -> datetime | None:
-    meta = es.indices.get_mapping(index=name)[name]["mappings"].get("_meta") or {}
-    raw = meta.get("live_since")
+    raw = indices.index_meta(name, es).get("live_since")
     return datetime.fromisoformat(raw) if raw else None
 
 

@@ -9,11 +9,14 @@ rolled-back transaction sends nothing and leaves no outbox rows. Receivers are c
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import Any
 
 from django.db import connection, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
+from indexing import tasks
 from portal.models import Dependency, Maintainer, Package, Section, Tag
 
 # A dependency change recounts its target's reverse dependencies (a database trigger), which
@@ -33,16 +36,31 @@ def changed(sender: Any, **kwargs: Any) -> None:
     kick_after_commit()
 
 
-def _kick() -> None:
-    from indexing.tasks import kick
+class _Kick:
+    """The after-commit callback: one task message asking a worker to drain the outbox."""
 
-    kick()
+    def __call__(self) -> None:
+        tasks.kick()
+
+
+_registered = threading.local()
 
 
 def kick_after_commit() -> None:
-    """Register one kick for the current transaction (or kick now in autocommit mode)."""
-    if connection.in_atomic_block:
-        pending = getattr(connection, "run_on_commit", [])
-        if any(entry[1] is _kick for entry in pending):
-            return
-    transaction.on_commit(_kick)
+    """Register one kick for the current transaction (or kick now in autocommit mode).
+
+    One per transaction, whatever the number of saves: the callback registered by the first
+    save is remembered through a weak reference. Django holds the callback until the
+    transaction commits (then runs and drops it) or rolls back (then drops it, also when
+    only the savepoint it was registered in rolls back); either way the weak reference dies
+    at once, and the next save registers a new one. Only ``transaction.on_commit``, the
+    public API, is used."""
+    if not connection.in_atomic_block:
+        tasks.kick()
+        return
+    ref = getattr(_registered, "kick", None)
+    if ref is not None and ref() is not None:
+        return  # this transaction will kick already
+    callback = _Kick()
+    _registered.kick = weakref.ref(callback)
+    transaction.on_commit(callback)

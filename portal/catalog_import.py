@@ -17,7 +17,7 @@ import gzip
 import json
 import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -44,6 +44,7 @@ MAX_DOWNLOAD_SIZE_BYTES = 50 * 1024**3  # 50 GB .deb
 MAX_DESCRIPTION = 1_000_000
 MAX_LINE_BYTES = 2_000_000
 REQUIRED = ("name", "version", "section", "priority", "architecture", "maintainer", "summary")
+INVALID_UTF8 = "\0invalid-utf8"  # what read_lines yields for a line that is not UTF-8
 
 
 class ImportAborted(Exception):
@@ -136,8 +137,7 @@ def _names(data: dict[str, Any], key: str) -> list[str]:
     return names
 
 
-def parse_record(line_no: int, raw: str) -> Record:
-    """Validate one JSON line; raise LineError with a readable reason."""
+def _json_object(raw: str) -> dict[str, Any]:
     if len(raw) > MAX_LINE_BYTES:
         raise LineError(f"line is {len(raw)} bytes long (limit {MAX_LINE_BYTES})")
     try:
@@ -149,29 +149,36 @@ def parse_record(line_no: int, raw: str) -> Record:
     for key in REQUIRED:
         if key not in data or data[key] is None:
             raise LineError(f"missing required field '{key}'")
-    name = _str(data, "name", 200, required=True)
-    if not NAME_RE.match(name):
-        raise LineError(f"invalid package name {name!r}")
-    priority = _str(data, "priority", 16, required=True)
-    if priority not in Priority.values:
-        raise LineError(f"unknown priority {priority!r} (known: {', '.join(Priority.values)})")
-    architecture = _str(data, "architecture", 16, required=True)
-    if architecture not in Architecture.values:
-        raise LineError(f"unknown architecture {architecture!r}")
+    return data
+
+
+def _choice(data: dict[str, Any], key: str, known: Sequence[str]) -> str:
+    value = _str(data, key, 16, required=True)
+    if value not in known:
+        raise LineError(f"unknown {key} {value!r} (known: {', '.join(known)})")
+    return value
+
+
+def _maintainer(data: dict[str, Any]) -> tuple[str, str]:
+    """(name, email) of the maintainer object."""
     maintainer = data["maintainer"]
     if not isinstance(maintainer, dict):
         raise LineError("field 'maintainer' must be an object with 'name' and 'email'")
-    m_name = _str(maintainer, "name", 200, required=True)
-    if not maintainer.get("email"):
+    name = _str(maintainer, "name", 200, required=True)
+    if maintainer.get("email"):
+        email = _str(maintainer, "email", 254, required=True)
+    else:
         # Some upstream entries carry the address inside the name: "Team <a@b.org>,".
-        match = EMBEDDED_EMAIL_RE.match(m_name)
+        match = EMBEDDED_EMAIL_RE.match(name)
         if not match:
             raise LineError("missing required field 'email' of 'maintainer'")
-        m_name, m_email = match.group(1), match.group(2)
-    else:
-        m_email = _str(maintainer, "email", 254, required=True)
-    if "@" not in m_email:
-        raise LineError(f"maintainer email {m_email!r} has no '@'")
+        name, email = match.group(1), match.group(2)
+    if "@" not in email:
+        raise LineError(f"maintainer email {email!r} has no '@'")
+    return name, email
+
+
+def _tags(data: dict[str, Any]) -> list[tuple[str, str]]:
     raw_tags = data.get("tags") or []
     if not isinstance(raw_tags, list) or not all(isinstance(t, str) for t in raw_tags):
         raise LineError("field 'tags' must be a list of 'facet::value' strings")
@@ -184,15 +191,33 @@ def parse_record(line_no: int, raw: str) -> Record:
         if len(facet) > 64 or len(value) > 128:
             raise LineError(f"tag {raw_tag!r} is too long")
         tags.add((facet, value))
+    return sorted(tags)
+
+
+def _homepage(data: dict[str, Any], warnings: list[str]) -> str:
+    """The homepage, or "" with a warning when it is not a valid URL (an optional field:
+    the package is kept without it)."""
     homepage = _str(data, "homepage", 500)
-    warnings = []
     if homepage:
         try:
             HOMEPAGE_VALIDATOR(homepage)
         except ValidationError:
-            # An optional field: keep the package, drop the broken URL, and say so.
             warnings.append(f"homepage {homepage!r} is not a valid URL; imported without it")
-            homepage = ""
+            return ""
+    return homepage
+
+
+def parse_record(line_no: int, raw: str) -> Record:
+    """Validate one JSON line; raise LineError with a readable reason."""
+    data = _json_object(raw)
+    name = _str(data, "name", 200, required=True)
+    if not NAME_RE.match(name):
+        raise LineError(f"invalid package name {name!r}")
+    priority = _choice(data, "priority", Priority.values)
+    architecture = _choice(data, "architecture", Architecture.values)
+    maintainer_name, maintainer_email = _maintainer(data)
+    tags = _tags(data)
+    warnings: list[str] = []
     return Record(
         line=line_no,
         name=name,
@@ -201,14 +226,14 @@ def parse_record(line_no: int, raw: str) -> Record:
         section=_str(data, "section", 64, required=True),
         priority=priority,
         architecture=architecture,
-        maintainer_name=m_name,
-        maintainer_email=m_email,
-        homepage=homepage,
+        maintainer_name=maintainer_name,
+        maintainer_email=maintainer_email,
+        homepage=_homepage(data, warnings),
         installed_size_kb=_size(data, "installed_size_kb", MAX_INSTALLED_SIZE_KB),
         download_size_bytes=_size(data, "download_size_bytes", MAX_DOWNLOAD_SIZE_BYTES),
         summary=_str(data, "summary", 500, required=True),
         description=_str(data, "description", MAX_DESCRIPTION),
-        tags=sorted(tags),
+        tags=tags,
         depends=_names(data, "depends"),
         recommends=_names(data, "recommends"),
         warnings=warnings,
@@ -236,7 +261,7 @@ def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, str]]:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
-                yield line_no, "\0invalid-utf8"
+                yield line_no, INVALID_UTF8
                 continue
             yield line_no, text
     except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
@@ -456,6 +481,86 @@ class CatalogWriter:
 # --------------------------------------------------------------------------- driver
 
 
+class _Run:
+    """One import: reading lines, rejecting bad ones, writing batches, the final steps."""
+
+    def __init__(
+        self,
+        *,
+        strict: bool,
+        batch_size: int,
+        on_progress: Callable[[int, int], None] | None,
+        on_error: Callable[[int, str], None] | None,
+    ) -> None:
+        self.stats = ImportStats()
+        self.seen: dict[str, int] = {}
+        self.mentioned: set[str] = set()  # names of bad lines: in the file, never pruned
+        self.writer = CatalogWriter()
+        self.batch: list[Record] = []
+        self.strict = strict
+        self.batch_size = batch_size
+        self.on_progress = on_progress
+        self.on_error = on_error
+
+    def report(self, line_no: int, message: str) -> None:
+        if self.on_error:
+            self.on_error(line_no, message)
+
+    def line(self, line_no: int, text: str) -> None:
+        self.stats.lines = line_no
+        if not text.strip():
+            return
+        try:
+            record = self.parse(line_no, text)
+        except LineError as exc:
+            self.reject(line_no, text, exc)
+            return
+        self.seen[record.name] = line_no
+        for warning in record.warnings:
+            self.stats.warnings.append((line_no, warning))
+            self.report(line_no, f"warning: {warning}")
+        self.stats.valid += 1
+        self.batch.append(record)
+
+    def parse(self, line_no: int, text: str) -> Record:
+        if text == INVALID_UTF8:
+            raise LineError("line is not valid UTF-8")
+        record = parse_record(line_no, text)
+        if record.name in self.seen:
+            raise LineError(
+                f"duplicate package {record.name!r} (first on line {self.seen[record.name]})"
+            )
+        return record
+
+    def reject(self, line_no: int, text: str, exc: LineError) -> None:
+        named = _name_of(text)
+        if named:
+            self.mentioned.add(named)
+        self.stats.errors.append((line_no, str(exc)))
+        self.report(line_no, str(exc))
+        if self.strict:
+            raise ImportAborted(f"line {line_no}: {exc} (--strict: nothing was imported)") from None
+
+    def flush(self, position: int, *, full_only: bool) -> None:
+        """Write the pending batch (only once it is full, with ``full_only``)."""
+        if full_only and len(self.batch) < self.batch_size:
+            return
+        if self.batch:
+            self.writer.write(self.batch, self.stats)
+            self.batch = []
+        if self.on_progress:
+            self.on_progress(position, self.stats.valid)
+
+    def prune(self) -> None:
+        if self.stats.valid == 0:
+            message = "--prune skipped: the file has no valid line"
+            self.stats.warnings.append((0, message))
+            self.report(0, f"warning: {message}")
+            return
+        self.stats.pruned, recounted = _prune(set(self.seen) | self.mentioned)
+        self.stats.changed_ids |= recounted
+
+
 def import_catalog(
     path: Path,
     *,
@@ -467,67 +572,22 @@ def import_catalog(
     hand_off: Callable[[], object] | None = None,
 ) -> ImportStats:
     """Import ``path``; see the module docstring. ``on_progress(bytes_read, packages)``."""
-    stats = ImportStats()
-    seen: dict[str, int] = {}
-    mentioned: set[str] = set()
-    writer = CatalogWriter()
+    run = _Run(strict=strict, batch_size=batch_size, on_progress=on_progress, on_error=on_error)
     stream = open_catalog(path)
     raw_file = getattr(stream, "fileobj", None) or stream
     try:
         with transaction.atomic():
-            batch: list[Record] = []
             for line_no, text in read_lines(stream):
-                stats.lines = line_no
-                if not text.strip():
-                    continue
-                try:
-                    if text == "\0invalid-utf8":
-                        raise LineError("line is not valid UTF-8")
-                    record = parse_record(line_no, text)
-                    if record.name in seen:
-                        raise LineError(
-                            f"duplicate package {record.name!r} (first on line {seen[record.name]})"
-                        )
-                except LineError as exc:
-                    named = _name_of(text)
-                    if named:
-                        mentioned.add(named)  # in the file, even if bad: never pruned
-                    stats.errors.append((line_no, str(exc)))
-                    if on_error:
-                        on_error(line_no, str(exc))
-                    if strict:
-                        raise ImportAborted(
-                            f"line {line_no}: {exc} (--strict: nothing was imported)"
-                        ) from None
-                    continue
-                seen[record.name] = line_no
-                for warning in record.warnings:
-                    stats.warnings.append((line_no, warning))
-                    if on_error:
-                        on_error(line_no, f"warning: {warning}")
-                stats.valid += 1
-                batch.append(record)
-                if len(batch) >= batch_size:
-                    writer.write(batch, stats)
-                    batch = []
-                    if on_progress:
-                        on_progress(raw_file.tell(), stats.valid)
-            if batch:
-                writer.write(batch, stats)
-            if on_progress:
-                on_progress(raw_file.tell(), stats.valid)
-            if prune and stats.valid == 0:
-                stats.warnings.append((0, "--prune skipped: the file has no valid line"))
-                if on_error:
-                    on_error(0, "warning: --prune skipped: the file has no valid line")
-            elif prune:
-                stats.pruned, recounted = _prune(set(seen) | mentioned)
-                stats.changed_ids |= recounted
-            if hand_off and stats.changed_ids:
+                run.line(line_no, text)
+                run.flush(raw_file.tell(), full_only=True)
+            run.flush(raw_file.tell(), full_only=False)
+            if prune:
+                run.prune()
+            if hand_off and run.stats.changed_ids:
                 hand_off()
     finally:
         stream.close()
-    return stats
+    return run.stats
 
 
 def _prune(keep: set[str]) -> tuple[int, set[int]]:

@@ -24,6 +24,8 @@ tasks and commands write to Elasticsearch).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -81,17 +83,41 @@ def index_settings(*, bulk_load: bool = False) -> dict[str, Any]:
     }
 
 
+def _schema() -> dict[str, Any]:
+    body = PackageDocument._index.to_dict()
+    body.setdefault("mappings", {})["dynamic"] = "false"
+    return body
+
+
+def schema_digest() -> str:
+    """A digest of the analysis settings and mappings: an index built with another one
+    needs a ``reindex`` for a schema change to take effect."""
+    schema = _schema()
+    payload = {
+        "analysis": schema.get("settings", {}).get("analysis"),
+        "mappings": schema["mappings"],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def index_body(*, bulk_load: bool = False) -> dict[str, Any]:
-    """The full create-index body: settings (with analysis) and mappings.
+    """The full create-index body: settings (with analysis) and mappings, and the schema's
+    digest in the mapping's ``_meta``.
 
     ``dynamic: false``: a field the mapping does not declare is kept in ``_source`` but not
     indexed, so a previous index kept for rollback accepts documents built by newer code
     (with a field it does not know) instead of failing every write or guessing a mapping.
     """
-    body = PackageDocument._index.to_dict()
+    body = _schema()
     body.setdefault("settings", {}).update(index_settings(bulk_load=bulk_load))
-    body.setdefault("mappings", {})["dynamic"] = "false"
+    body["mappings"]["_meta"] = {"schema": schema_digest()}
     return body
+
+
+def index_meta(index: str, es: Elasticsearch | None = None) -> dict[str, Any]:
+    """The ``_meta`` an index was created with (schema digest, when it went live)."""
+    es = es or client()
+    return es.indices.get_mapping(index=index)[index]["mappings"].get("_meta") or {}
 
 
 def indices_behind(alias: str) -> list[str]:

@@ -63,52 +63,59 @@ class Editors(threading.Thread):
 
     def edit(self, kind: str) -> None:
         package = self.pick()
-        if package is None:
+        if package is not None:
+            getattr(self, f"edit_{kind}")(package)
+
+    def edit_orm(self, package: Package) -> None:
+        package.summary = f"edited {self.rng.random():.6f}"
+        package.save()
+
+    def edit_admin(self, package: Package) -> None:
+        data = change_form_data(package, summary=f"admin edit {self.rng.random():.6f}")
+        response = self.client.post(f"/admin/portal/package/{package.pk}/change/", data)
+        if response.status_code != 302:
+            raise AssertionError(f"admin save answered {response.status_code}")
+
+    def edit_tags(self, package: Package) -> None:
+        tag = self.rng.choice(self.tags)
+        if package.tags.filter(pk=tag.pk).exists():
+            package.tags.remove(tag)
+        else:
+            package.tags.add(tag)
+
+    def edit_dependency(self, package: Package) -> None:
+        target = self.pick()
+        if target is None or target.pk == package.pk:
             return
-        if kind == "orm":
-            package.summary = f"edited {self.rng.random():.6f}"
-            package.save()
-        elif kind == "admin":
-            data = change_form_data(package, summary=f"admin edit {self.rng.random():.6f}")
-            response = self.client.post(f"/admin/portal/package/{package.pk}/change/", data)
-            if response.status_code != 302:
-                raise AssertionError(f"admin save answered {response.status_code}")
-        elif kind == "tags":
-            tag = self.rng.choice(self.tags)
-            if package.tags.filter(pk=tag.pk).exists():
-                package.tags.remove(tag)
-            else:
-                package.tags.add(tag)
-        elif kind == "dependency":
-            target = self.pick()
-            if target is not None and target.pk != package.pk:
-                found = Dependency.objects.filter(package=package, target_name=target.name)
-                if found.exists():
-                    found.delete()
-                else:
-                    Dependency.objects.create(
-                        package=package, kind="depends", target_name=target.name
-                    )
-        elif kind == "raw":
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        "UPDATE portal_package SET description = %s WHERE id = %s",
-                        [f"raw {self.rng.random():.6f}", package.pk],
-                    )
-                indexing.enqueue()
-        elif kind == "bulk":
-            chosen = self.rng.sample(self.ids, 5)
-            with transaction.atomic():
-                Package.objects.filter(pk__in=chosen).update(
-                    priority=self.rng.choice(["optional", "standard", "extra"])
+        found = Dependency.objects.filter(package=package, target_name=target.name)
+        if found.exists():
+            found.delete()
+        else:
+            Dependency.objects.create(package=package, kind="depends", target_name=target.name)
+
+    def edit_raw(self, package: Package) -> None:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE portal_package SET description = %s WHERE id = %s",
+                    [f"raw {self.rng.random():.6f}", package.pk],
                 )
-                indexing.enqueue()
-        elif kind == "create":
-            self.created += 1
-            self.ids.append(make_package(f"badday-new-{self.created}").pk)
-        elif kind == "delete":
-            package.delete()
+            indexing.enqueue()
+
+    def edit_bulk(self, package: Package) -> None:
+        chosen = [package.pk, *self.rng.sample(self.ids, 4)]
+        with transaction.atomic():
+            Package.objects.filter(pk__in=chosen).update(
+                priority=self.rng.choice(["optional", "standard", "extra"])
+            )
+            indexing.enqueue()
+
+    def edit_create(self, package: Package) -> None:
+        self.created += 1
+        self.ids.append(make_package(f"badday-new-{self.created}").pk)
+
+    def edit_delete(self, package: Package) -> None:
+        package.delete()
 
     def run(self) -> None:
         user = get_user_model().objects.create_superuser("badday", "b@example.org", "pw")

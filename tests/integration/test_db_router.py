@@ -103,7 +103,7 @@ def stand_in(django_db_setup, django_db_blocker) -> Iterator[dict[str, Any]]:
 def replica(stand_in, monkeypatch) -> Iterator[None]:
     """The stand-in replica, emptied after each test; the router's state and the search
     service's cached curation reset around it."""
-    monkeypatch.setattr(db_routers, "_down_until", 0.0)
+    db_routers.replica_breaker.reset()
     stores.Memo.reset_all()
     yield
     stores.Memo.reset_all()
@@ -289,7 +289,7 @@ def test_indexer_and_commands_read_the_primary(search_index, lagging, capsys):
 
 @transactional
 def test_an_unreachable_replica_falls_back_to_the_primary(client, lagging, monkeypatch, caplog):
-    monkeypatch.setattr(db_routers, "RETRY_SECONDS", 5.0)
+    monkeypatch.setattr(db_routers.replica_breaker, "seconds", 5.0)
     replica_settings = connections[REPLICA].settings_dict
     port = replica_settings["PORT"]
     connections[REPLICA].close()
@@ -307,7 +307,7 @@ def test_an_unreachable_replica_falls_back_to_the_primary(client, lagging, monke
     assert len(warnings) == 1, "the second request should not have tried the replica again"
 
     # Back after the retry interval.
-    time.sleep(max(0.0, db_routers._down_until - time.monotonic()) + 0.1)
+    time.sleep(db_routers.replica_breaker.remaining() + 0.1)
     assert STALE in client.get("/packages/lagging-pkg/").content.decode()
 
 

@@ -224,3 +224,31 @@ def test_reindex_refuses_to_run_twice_and_rolls_back(search_index):
     call_command("reindex", "--rollback", verbosity=0)
     assert indices_behind(read_alias()) == before
     assert indices_behind(write_alias()) == sorted(before + after)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_kick_per_transaction_and_none_lost_to_a_rollback(monkeypatch):
+    from indexing import signals, tasks
+
+    kicks: list[int] = []
+    monkeypatch.setattr(tasks, "kick", lambda: kicks.append(1))
+    with transaction.atomic():
+        for i in range(3):
+            make_package(f"kicked-{i}")
+        signals.kick_after_commit()
+    assert len(kicks) == 1  # three saves and an explicit kick: one message, at commit
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                make_package("in-a-rolled-back-savepoint")  # registers the kick...
+                raise RuntimeError("abort the savepoint")  # ...which Django discards
+        except RuntimeError:
+            pass
+        make_package("after-the-savepoint")  # so this save registers one again
+    assert len(kicks) == 2
+    with pytest.raises(RuntimeError), transaction.atomic():
+        make_package("rolled-back")
+        raise RuntimeError("abort")
+    assert len(kicks) == 2
+    make_package("autocommit")  # no transaction: kicked at once
+    assert len(kicks) == 3

@@ -107,6 +107,11 @@ class Command(BaseCommand):
             )
         for name in s.get("removed", []):
             w(f"removed         {name}")
+        if s["schema_current"] is False:
+            w(
+                "schema          the live index was built with an older schema (analysis or "
+                "mappings): run `manage.py reindex` for the change to take effect"
+            )
         counts = s["counts"]
         w(f"documents       {self.style.ERROR(counts) if s['count_mismatch'] else counts}")
         w(
