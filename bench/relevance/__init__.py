@@ -1,0 +1,2 @@
+"""Relevance: a judged query set (``dev.jsonl``, ``test.jsonl``), its validator, metrics and
+the evaluator (``python -m bench.relevance``)."""
