@@ -131,7 +131,7 @@ def _table(headers: list[str], rows: Iterable[Iterable[Any]]) -> str:
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
+    return "-" if value is None else f"{value:,.2f}"
 
 
 def share(value: float | None) -> str:
@@ -382,9 +382,9 @@ def _elasticsearch(report: dict[str, Any]) -> list[str]:
         "## Elasticsearch: index size and heap",
         "",
         f"* Index `{es['index']}`: {es['documents']:,} documents, {es['store_mb']:,.1f} MB on"
-        f" disk (`_cat/indices` store size; primaries {es['primary_store_mb']:,.1f} MB). Every"
-        f" index of the prefix: {es['prefix_store_mb']:,.1f} MB"
-        f" ({len(es['prefix_indices'])} indices, a rollback target among them).",
+        f" disk (`_cat/indices` store size; primaries {es['primary_store_mb']:,.1f} MB)."
+        f" Every index of the prefix (the live one and any rollback target):"
+        f" {es['prefix_store_mb']:,.1f} MB in {len(es['prefix_indices'])}.",
         f"* Heap (`_nodes/stats/jvm`) before the run: {heap(es['heap_before'])}; after:"
         f" {heap(es['heap_after'])}; highest seen after a measurement:"
         f" {'-' if peak is None else f'{peak:,.0f} MB'}.",
