@@ -2,8 +2,12 @@
 
 Isolation: the benchmarks never touch the development database ``portal``, the ``portal``
 index prefix, the test prefix ``test`` or the Redis databases of development (0, 1) and tests
-(2, 3). ``BENCH_ENV`` is applied with ``os.environ.setdefault`` (so a caller can point a run
-elsewhere), and :func:`check_isolation` refuses any setting that would collide.
+(2, 3) on either Redis server (coordination and cache). ``BENCH_ENV`` is applied with
+``os.environ.setdefault`` (so a caller can point a run elsewhere), and
+:func:`check_isolation` refuses any setting that would collide, or any service that is not
+local. ``bench.search`` reads the development catalog and index (never writes them): it
+passes ``read_only_data=True``, which allows ``portal`` as the database and index prefix but
+still demands the benchmark's own cache key prefix and Redis databases.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,64 +34,97 @@ BENCH_ENV = {
     "POSTGRES_DB": "bench",
     "SEARCH_INDEX_PREFIX": "bench",
     "CACHE_KEY_PREFIX": "bench",
-    # Redis databases 4 and 5 of the local server (REDIS_PORT), filled in by bench_env().
+    # Redis databases 4 and 5 of the coordination server (REDIS_PORT: broker and
+    # coordination) and 5 of the cache server (REDIS_CACHE_PORT), filled in by bench_env().
     "CELERY_BROKER_URL": "redis://127.0.0.1:{redis_port}/4",
     "REDIS_URL": "redis://127.0.0.1:{redis_port}/5",
+    "REDIS_CACHE_URL": "redis://127.0.0.1:{redis_cache_port}/5",
 }
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+REDIS_VARIABLES = ("CELERY_BROKER_URL", "REDIS_URL", "REDIS_CACHE_URL")
+# Development (coordination 0, broker 1, cache 0) and tests (coordination 2, broker 3, cache 1).
+RESERVED_REDIS_DBS = {"0", "1", "2", "3"}
 
 
 def bench_env() -> dict[str, str]:
     """``BENCH_ENV`` for the local services as configured now (their ports)."""
-    from config.env import redis_port
+    from config.env import redis_cache_port, redis_port
 
-    return {key: value.format(redis_port=redis_port()) for key, value in BENCH_ENV.items()}
+    ports = {"redis_port": redis_port(), "redis_cache_port": redis_cache_port()}
+    return {key: value.format(**ports) for key, value in BENCH_ENV.items()}
 
 
-def apply_env(overrides: dict[str, str] | None = None) -> None:
+def apply_env(overrides: dict[str, str] | None = None, *, read_only_data: bool = False) -> None:
     """Default the benchmark environment (explicit overrides win over the caller's env)."""
     for key, value in bench_env().items():
         os.environ.setdefault(key, value)
     for key, value in (overrides or {}).items():
         os.environ[key] = value
-    check_isolation(os.environ)
+    check_isolation(os.environ, read_only_data=read_only_data)
 
 
-def child_env(**overrides: str) -> dict[str, str]:
-    """The environment for a subprocess (a worker, a reindex): ours plus ``overrides``."""
+def child_env(*, read_only_data: bool = False, **overrides: str) -> dict[str, str]:
+    """The environment for a subprocess (a worker, a reindex, a web app): ours plus
+    ``overrides``."""
     environment = dict(os.environ)
     for key, value in bench_env().items():
         environment.setdefault(key, value)
     environment.update(overrides)
     environment.setdefault("PYTHONUNBUFFERED", "1")
-    check_isolation(environment)
+    check_isolation(environment, read_only_data=read_only_data)
     return environment
 
 
-def check_isolation(environment: Any) -> None:
-    """Refuse to run against development or test data, or against a non-local service."""
+def _data_problems(environment: Any, read_only_data: bool) -> list[str]:
     db = environment.get("POSTGRES_DB", "")
     prefix = environment.get("SEARCH_INDEX_PREFIX", "")
+    shared_db = {"", "postgres"} if read_only_data else {"", "portal", "postgres"}
+    shared_prefix = {""} if read_only_data else {"", "portal"}
+    problems = []
+    if db in shared_db or db.startswith("test"):
+        problems.append(f"POSTGRES_DB={db!r} is not a benchmark database")
+    if prefix in shared_prefix or prefix.startswith("test"):
+        problems.append(f"SEARCH_INDEX_PREFIX={prefix!r} is not a benchmark prefix")
+    return problems
+
+
+def _redis_problems(environment: Any) -> list[str]:
     cache_prefix = environment.get("CACHE_KEY_PREFIX", "")
     problems = []
-    if db in {"", "portal", "postgres"} or db.startswith("test"):
-        problems.append(f"POSTGRES_DB={db!r} is not a benchmark database")
-    if prefix in {"", "portal"} or prefix.startswith("test"):
-        problems.append(f"SEARCH_INDEX_PREFIX={prefix!r} is not a benchmark prefix")
     if cache_prefix in {"", "portal"} or cache_prefix.startswith("test"):
         problems.append(f"CACHE_KEY_PREFIX={cache_prefix!r} is not a benchmark prefix")
-    for key in ("CELERY_BROKER_URL", "REDIS_URL"):
+    for key in REDIS_VARIABLES:
         url = environment.get(key, "")
-        if not url.startswith(("redis://127.0.0.1:", "redis://localhost:")):
+        if urllib.parse.urlsplit(url).hostname not in LOCAL_HOSTS:
             problems.append(f"{key}={url!r} is not a local Redis")
-        elif url.rsplit("/", 1)[-1] in {"0", "1", "2", "3"}:
+        elif url.rsplit("/", 1)[-1] in RESERVED_REDIS_DBS:
             problems.append(f"{key}={url!r} uses a development or test Redis database")
+    return problems
+
+
+def local_problems(environment: Any) -> list[str]:
+    """PostgreSQL and Elasticsearch settings that point away from this machine."""
+    problems = []
     host = environment.get("POSTGRES_HOST", "127.0.0.1")
     if host not in LOCAL_HOSTS:
         problems.append(f"POSTGRES_HOST={host!r} is not local")
     for es in environment.get("ELASTICSEARCH_HOSTS", "http://127.0.0.1").split(","):
-        if not any(f"//{h}" in es for h in LOCAL_HOSTS):
+        if urllib.parse.urlsplit(es.strip()).hostname not in LOCAL_HOSTS:
             problems.append(f"ELASTICSEARCH_HOSTS entry {es!r} is not local")
+    return problems
+
+
+def check_isolation(environment: Any, *, read_only_data: bool = False) -> None:
+    """Refuse to run against development or test data, or against a non-local service.
+
+    ``read_only_data``: the database and index prefix may be the development ones (only
+    read, as ``bench.search`` does); the cache prefix and Redis databases must still be the
+    benchmark's own."""
+    problems = (
+        _data_problems(environment, read_only_data)
+        + _redis_problems(environment)
+        + local_problems(environment)
+    )
     if problems:
         raise SystemExit("refusing to run the benchmark: " + "; ".join(problems))
 
@@ -103,21 +141,28 @@ def setup_django(overrides: dict[str, str] | None = None) -> None:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
+def pg_conninfo() -> dict[str, Any]:
+    """psycopg2 keyword arguments (host, port, user, password) of the local PostgreSQL
+    server; refuses a non-local one."""
+    from config import env
+
+    conn_settings = env.connections()
+    problems = local_problems({"POSTGRES_HOST": conn_settings.postgres_host})
+    if problems:
+        raise SystemExit("refusing to run the benchmark: " + "; ".join(problems))
+    return {
+        "host": conn_settings.postgres_host,
+        "port": conn_settings.postgres_port,
+        "user": conn_settings.postgres_user,
+        "password": conn_settings.postgres_password,
+    }
+
+
 def pg_connect(dbname: str = "postgres") -> Any:
     """A plain psycopg2 connection (autocommit) to the benchmark's PostgreSQL server."""
     import psycopg2
 
-    from config import env
-
-    conn_settings = env.connections()
-    conn = psycopg2.connect(
-        host=conn_settings.postgres_host,
-        port=conn_settings.postgres_port,
-        user=conn_settings.postgres_user,
-        password=conn_settings.postgres_password,
-        dbname=dbname,
-        connect_timeout=5,
-    )
+    conn = psycopg2.connect(dbname=dbname, connect_timeout=5, **pg_conninfo())
     conn.autocommit = True
     return conn
 
@@ -257,8 +302,14 @@ def wait_until(predicate: Callable[[], object], timeout: float, interval: float 
     return bool(predicate())
 
 
-def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
+def markdown_table(
+    headers: Sequence[str], rows: Iterable[Sequence[object]], decimals: int | None = None
+) -> str:
+    """A Markdown table, columns padded. Floats get 3 decimals below 10 and 1 above, or
+    ``decimals`` everywhere when given; None is shown as ``-``."""
+    cells = [[str(h) for h in headers]] + [[_cell(v, decimals) for v in row] for row in rows]
+    if not cells[1:]:
+        cells.append(["-"] * len(headers))
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = [
         "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
@@ -268,9 +319,11 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> 
     return "\n".join(lines)
 
 
-def _cell(value: object) -> str:
+def _cell(value: object, decimals: int | None = None) -> str:
     if value is None:
         return "-"
+    if isinstance(value, float) and decimals is not None:
+        return f"{value:,.{decimals}f}"
     if isinstance(value, float):
         return f"{value:.3f}" if value < 10 else f"{value:,.1f}"
     if isinstance(value, int):
@@ -302,14 +355,51 @@ def machine() -> dict[str, Any]:
 
 
 def _other_processes(word: str) -> list[int]:
-    found = []
+    return [pid for pid, _, cmd in processes() if word in cmd and pid != os.getpid()]
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def processes() -> Iterator[tuple[int, int, str]]:
+    """(pid, parent pid, command line) of every process (from /proc)."""
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+        if not entry.name.isdigit():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError, ValueError):
             continue
-        if word in cmdline:
-            found.append(int(entry.name))
+        yield int(entry.name), ppid, cmd
+
+
+def _listening_inodes(ports: set[int]) -> dict[str, int]:
+    """Socket inode -> port, for the TCP sockets listening on ``ports``."""
+    inodes: dict[str, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                port = int(fields[1].rsplit(":", 1)[1], 16)
+                if fields[3] == "0A" and port in ports:  # 0A: LISTEN
+                    inodes[fields[9]] = port
+    return inodes
+
+
+def listening_pids(ports: Iterable[int]) -> dict[int, int]:
+    """Port -> pid of the process listening on it, for the given local TCP ports (ports
+    nobody listens on, or whose process cannot be inspected, are left out)."""
+    inodes = _listening_inodes(set(ports))
+    found: dict[int, int] = {}
+    for pid, _, _ in processes():
+        if len(found) == len(set(inodes.values())):
+            break
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    link = os.readlink(fd)
+                    if link.startswith("socket:[") and link[8:-1] in inodes:
+                        found.setdefault(inodes[link[8:-1]], pid)
     return found

@@ -375,58 +375,98 @@ class Prober(threading.Thread):
             self.pending[edit.token] = edit
 
     def run(self) -> None:
-        from search.indices import client, read_alias
+        from search.indices import client
 
         es = client()
         while True:
             with self.lock:
                 batch = dict(self.pending)
-            if not batch:
-                if self.closing.is_set():
-                    return
-                time.sleep(self.args.poll)
-                continue
-            should = [{"match": {"summary": {"query": token, "_name": token}}} for token in batch]
-            try:
-                response = es.search(
-                    index=read_alias(),
-                    query={"bool": {"should": should}},
-                    size=len(batch),
-                    source=False,
-                )
-                self.requests += 1
-            except Exception:
-                self.errors += 1
-                time.sleep(self.args.poll)
-                continue
-            now = time.perf_counter()
-            seen = set()
-            for hit in response["hits"]["hits"]:
-                for token in hit.get("matched_queries", []):
-                    edit = batch.get(token)
-                    if edit is not None and int(hit["_id"]) == edit.package_id:
-                        seen.add(token)
-                        edit.visible = now
-                        self.tracker.saw(edit, now)
-                        self.futures.append(
-                            self.pool.submit(confirm, edit, self.args, self.tracker)
-                        )
-            done = set(seen)
-            for token, edit in batch.items():
-                if token in seen:
-                    continue
-                newer = self.tracker.newer_seen(edit)
-                if newer is not None:
-                    edit.visible = max(newer, edit.committed)
-                    edit.superseded = True
-                    edit.confirmed = True
-                    done.add(token)
-                elif now > edit.committed + self.args.timeout:
-                    done.add(token)  # lost
-            with self.lock:
-                for token in done:
-                    self.pending.pop(token, None)
+            if not batch and self.closing.is_set():
+                return
+            if batch:
+                self.probe(es, batch)
             time.sleep(self.args.poll)
+
+    def probe(self, es: Any, batch: dict[str, Edit]) -> None:
+        """One request for every pending token; resolve what it found, what a later edit
+        superseded and what timed out."""
+        from search.indices import read_alias
+
+        should = [{"match": {"summary": {"query": token, "_name": token}}} for token in batch]
+        try:
+            response = es.search(
+                index=read_alias(),
+                query={"bool": {"should": should}},
+                size=len(batch),
+                source=False,
+            )
+            self.requests += 1
+        except Exception:
+            self.errors += 1
+            return
+        now = time.perf_counter()
+        seen = self.found(response, batch, now)
+        done = seen | self.settled(batch, seen, now)
+        with self.lock:
+            for token in done:
+                self.pending.pop(token, None)
+
+    def found(self, response: dict[str, Any], batch: dict[str, Edit], now: float) -> set[str]:
+        """Tokens the answer returned on their package: visible now, then confirmed through
+        the search service in the poller pool."""
+        seen = set()
+        for hit in response["hits"]["hits"]:
+            for token in hit.get("matched_queries", []):
+                edit = batch.get(token)
+                if edit is not None and int(hit["_id"]) == edit.package_id:
+                    seen.add(token)
+                    edit.visible = now
+                    self.tracker.saw(edit, now)
+                    self.futures.append(self.pool.submit(confirm, edit, self.args, self.tracker))
+        return seen
+
+    def settled(self, batch: dict[str, Edit], seen: set[str], now: float) -> set[str]:
+        """Tokens not seen that are done anyway: superseded by a later edit that was seen,
+        or lost (past the timeout)."""
+        done = set()
+        for token, edit in batch.items():
+            if token in seen:
+                continue
+            newer = self.tracker.newer_seen(edit)
+            if newer is not None:
+                edit.visible = max(newer, edit.committed)
+                edit.superseded = True
+                edit.confirmed = True
+                done.add(token)
+            elif now > edit.committed + self.args.timeout:
+                done.add(token)  # lost
+        return done
+
+
+def make_edit(client: Any, clock: CommitClock, tracker: Tracker, edit: Edit) -> bool:
+    """Make one edit and take its commit time; False when it failed (``edit.error``)."""
+    try:
+        edit_once(client, edit)
+    except Exception as exc:
+        edit.error = f"{type(exc).__name__}: {exc}"
+    if edit.error:
+        return False
+    edit.committed = clock.times.get(edit.token)
+    if edit.committed is None:
+        edit.error = "no commit observed"
+        return False
+    tracker.commit(edit)
+    return True
+
+
+def warm_up(client: Any, plan: list[tuple[str, int]]) -> None:
+    """One untimed edit per path (first request, first task, connections)."""
+    for edit in (
+        Edit(-2, "admin", plan[0][1], new_token()),
+        Edit(-1, "orm", plan[1][1], new_token()),
+    ):
+        edit_once(client, edit)
+    time.sleep(3)
 
 
 def run_edits(args: argparse.Namespace) -> tuple[list[Edit], float, dict[str, int]]:
@@ -435,11 +475,7 @@ def run_edits(args: argparse.Namespace) -> tuple[list[Edit], float, dict[str, in
     clock = CommitClock()
     clock.connect()
     tracker = Tracker()
-    # One untimed warm-up edit per path (first request, first task, connections).
-    warm = [Edit(-2, "admin", plan[0][1], new_token()), Edit(-1, "orm", plan[1][1], new_token())]
-    for edit in warm:
-        edit_once(client, edit)
-    time.sleep(3)
+    warm_up(client, plan)
     edits = [Edit(i, path, pk, new_token()) for i, (path, pk) in enumerate(plan)]
     common.say(f"{len(edits)} edits at {args.rate}/s, polling mode {args.poll_mode} ...")
     interval = 1.0 / args.rate
@@ -451,21 +487,11 @@ def run_edits(args: argparse.Namespace) -> tuple[list[Edit], float, dict[str, in
     start = time.perf_counter()
     try:
         for edit in edits:
-            slot = start + edit.seq * interval
-            delay = slot - time.perf_counter()
+            delay = start + edit.seq * interval - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            try:
-                edit_once(client, edit)
-            except Exception as exc:
-                edit.error = f"{type(exc).__name__}: {exc}"
-            if edit.error:
+            if not make_edit(client, clock, tracker, edit):
                 continue
-            edit.committed = clock.times.get(edit.token)
-            if edit.committed is None:
-                edit.error = "no commit observed"
-                continue
-            tracker.commit(edit)
             if prober:
                 prober.add(edit)
             else:

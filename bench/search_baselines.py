@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,20 +44,24 @@ SIZE_RANGES = {  # as search.facets.SIZE_RANGES: key -> [lo, hi)
 assert list(SIZE_RANGES) == SIZE_KEYS
 PAGE_SIZE = 20
 REUSE_KEYS = ("schema", "rows", "package_tags")
-PROTECTED_DATABASES = {"portal", "postgres", "template0", "template1"}
+# The development catalog and the other benchmarks' databases: never dropped for a copy.
+PROTECTED_DATABASES = {"portal", "postgres", "template0", "template1", "bench", "bench_1m"}
 
-COPIES = {  # table in the copy -> (columns, SELECT on the source database)
+COPIES = {  # table in the copy -> (columns, SELECT on the source database, key for chunks)
     "bench_section": (
         "id bigint PRIMARY KEY, name text NOT NULL",
         "SELECT id, name FROM portal_section",
+        "id",
     ),
     "bench_maintainer": (
         "id bigint PRIMARY KEY, name text NOT NULL, email text NOT NULL",
         "SELECT id, name, email FROM portal_maintainer",
+        "id",
     ),
     "bench_tag": (
         "id bigint PRIMARY KEY, facet text NOT NULL, value text NOT NULL",
         "SELECT id, facet, value FROM portal_tag",
+        "id",
     ),
     "bench_package": (
         "id bigint PRIMARY KEY, name text NOT NULL, version text NOT NULL,"
@@ -65,12 +70,15 @@ COPIES = {  # table in the copy -> (columns, SELECT on the source database)
         " reverse_dependency_count integer NOT NULL, maintainer_id bigint NOT NULL",
         "SELECT id, name, version, summary, description, section_id, priority, architecture,"
         " installed_size_kb, reverse_dependency_count, maintainer_id FROM portal_package",
+        "id",
     ),
     "bench_package_tags": (
         "package_id bigint NOT NULL, tag_id bigint NOT NULL",
         "SELECT package_id, tag_id FROM portal_package_tags",
+        "package_id",
     ),
 }
+COPY_CHUNK = 100_000  # key values per COPY, so a big catalog's copy reports progress
 EXTRAS = [
     # denormalised tags, as the search index has them
     "ALTER TABLE bench_package ADD COLUMN tags text[] NOT NULL DEFAULT '{}'",
@@ -157,7 +165,11 @@ def ensure_copy(
         # different size (or schema of the copy) makes it rebuild.
         if not rebuild and all(existing.get(k) == wanted[k] for k in REUSE_KEYS):
             return {"database": copy_db, "rebuilt": False, **existing}
-        log(f"building the PostgreSQL baseline database {copy_db!r} from {source_db!r} ...")
+        log(
+            f"building the PostgreSQL baseline database {copy_db!r} from {source_db!r}"
+            f" ({int(wanted['rows']):,} packages) ..."
+        )
+        started = time.monotonic()
         admin = connect(conninfo, "postgres")
         with contextlib.closing(admin), admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{copy_db}" WITH (FORCE)')
@@ -166,25 +178,56 @@ def ensure_copy(
         with contextlib.closing(target), target.cursor() as out:
             out.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
             out.execute("SET maintenance_work_mem = '256MB'")
-            # One snapshot for all tables, so the copy is consistent.
-            source.autocommit = False
-            with source.cursor() as src:
-                src.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                for table, (columns, select) in COPIES.items():
-                    out.execute(f"CREATE TABLE {table} ({columns})")
-                    with tempfile.TemporaryFile() as buffer:
-                        src.copy_expert(f"COPY ({select}) TO STDOUT", buffer)
-                        buffer.seek(0)
-                        out.copy_expert(f"COPY {table} FROM STDIN", buffer)
-            source.rollback()
-            source.autocommit = True
-            for statement in EXTRAS:
-                out.execute(statement)
-            out.execute("VACUUM ANALYZE")
+            _copy_tables(source, out, log)
+            _run_extras(out, log)
             out.execute("CREATE TABLE bench_meta (key text PRIMARY KEY, value text)")
             for key, value in wanted.items():
                 out.execute("INSERT INTO bench_meta VALUES (%s, %s)", [key, value])
+        log(f"baseline database {copy_db!r} built in {time.monotonic() - started:.0f} s")
     return {"database": copy_db, "rebuilt": True, **wanted}
+
+
+def _copy_tables(source: Any, out: Any, log: Any) -> None:
+    """Copy every table of ``COPIES`` in chunks of ``COPY_CHUNK`` key values, all from one
+    snapshot of the source (so the copy is consistent), logging the progress."""
+    source.autocommit = False
+    try:
+        with source.cursor() as src:
+            src.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            for table, (columns, select, key) in COPIES.items():
+                out.execute(f"CREATE TABLE {table} ({columns})")
+                _copy_table(src, out, table, select, key, log)
+    finally:
+        source.rollback()
+        source.autocommit = True
+
+
+def _copy_table(src: Any, out: Any, table: str, select: str, key: str, log: Any) -> None:
+    source_table = select.rsplit(" FROM ", 1)[1]
+    src.execute(f"SELECT min({key}), max({key}), count(*) FROM {source_table}")
+    low, high, rows = src.fetchone()
+    if not rows:
+        return
+    started = time.monotonic()
+    chunks = range(int(low), int(high) + 1, COPY_CHUNK)
+    for n, start in enumerate(chunks, 1):
+        chunk = f"{select} WHERE {key} >= {start} AND {key} < {start + COPY_CHUNK}"
+        with tempfile.TemporaryFile() as buffer:
+            src.copy_expert(f"COPY ({chunk}) TO STDOUT", buffer)
+            buffer.seek(0)
+            out.copy_expert(f"COPY {table} FROM STDIN", buffer)
+        if len(chunks) > 1:
+            log(f"  {table}: chunk {n} of {len(chunks)} ({time.monotonic() - started:.0f} s)")
+    log(f"  {table}: {rows:,} rows copied in {time.monotonic() - started:.1f} s")
+
+
+def _run_extras(out: Any, log: Any) -> None:
+    """The baseline's columns and indexes, then VACUUM ANALYZE, each step timed."""
+    for statement in [*EXTRAS, "VACUUM ANALYZE"]:
+        started = time.monotonic()
+        out.execute(statement)
+        what = " ".join(statement.split()[:6])
+        log(f"  {what} ...: {time.monotonic() - started:.1f} s")
 
 
 # --------------------------------------------------------------------------- the queries
@@ -254,31 +297,33 @@ def _where(conditions: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
     return sql, params
 
 
-def build_sql(query: Query, mode: str, lookups: Lookups) -> tuple[str, list[Any]]:
-    """One statement computing hits, total and facets for ``query`` (mode ``ilike``/``fts``)."""
+def _text_match(query: Query, mode: str) -> tuple[str, str, str, str, list[Any]]:
+    """How ``mode`` (``ilike``/``fts``) matches the words: (rank column, FROM addition,
+    condition, relevance order, parameters)."""
     words = query.q.replace('"', " ").split()
-    params: list[Any] = []
-    select_rank = ""
-    from_extra = ""
     if mode == "ilike":
         conditions = []
+        params: list[Any] = []
         for word in words:
             conditions.append("(p.name ILIKE %s OR p.summary ILIKE %s OR p.description ILIKE %s)")
             params += [_like_pattern(word)] * 3
-        text_sql = " AND ".join(conditions) or "TRUE"
-        relevance = "m.pop DESC, m.name"
-    elif mode == "fts":
-        if words:
-            from_extra = ", (SELECT websearch_to_tsquery('english', %s) AS tq) qq"
-            params.append(query.q)
-            select_rank = ", ts_rank(p.search, qq.tq) AS rank"
-            text_sql = "p.search @@ qq.tq"
-            relevance = "m.rank DESC, m.pop DESC, m.name"
-        else:
-            text_sql = "TRUE"
-            relevance = "m.pop DESC, m.name"
-    else:
+        return "", "", " AND ".join(conditions) or "TRUE", "m.pop DESC, m.name", params
+    if mode != "fts":
         raise ValueError(mode)
+    if not words:
+        return "", "", "TRUE", "m.pop DESC, m.name", []
+    return (
+        ", ts_rank(p.search, qq.tq) AS rank",
+        ", (SELECT websearch_to_tsquery('english', %s) AS tq) qq",
+        "p.search @@ qq.tq",
+        "m.rank DESC, m.pop DESC, m.name",
+        [query.q],
+    )
+
+
+def build_sql(query: Query, mode: str, lookups: Lookups) -> tuple[str, list[Any]]:
+    """One statement computing hits, total and facets for ``query`` (mode ``ilike``/``fts``)."""
+    select_rank, from_extra, text_sql, relevance, params = _text_match(query, mode)
     order = {
         "relevance": relevance,
         "popularity": "m.pop DESC, m.name",

@@ -14,14 +14,23 @@ the same catalog and seed always give the same mix:
 
 Autocomplete prefixes are prefixes (1 to 8 characters) of package names, popular ones more
 often.
+
+The *replay* workload (``bench.search``'s ``replay`` phase) is a long stream over many
+distinct searches, drawn the same way: :func:`distinct_searches` draws until it has N
+distinct searches (distinct by normalised text, filters, sort and page: :func:`search_key`),
+ranked by how often the draw produced them, and :func:`zipf_stream` picks from them with a
+Zipf distribution (rank r with probability proportional to 1/r^s, s about 1, seeded), as
+real search logs look: a few searches very often, most of them once.
 """
 
 from __future__ import annotations
 
+import bisect
 import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 from urllib.parse import urlencode
 
@@ -457,51 +466,54 @@ def _filters(catalog: Catalog, rng: random.Random) -> dict[str, tuple[str, ...]]
     return filters
 
 
+def _query_text(
+    catalog: Catalog, rng: random.Random, parts: list[str], words: list[str], i: int
+) -> tuple[str, str]:
+    """(kind, text) of one search: the kinds' shares are the mix's."""
+    roll = rng.random()
+    if roll < 0.04:
+        return "browse", ""
+    if roll < 0.16:
+        q = FAMOUS_NAMES[i % len(FAMOUS_NAMES)] if rng.random() < 0.3 else None
+        return "name", q or _weighted_name(catalog, rng)
+    if roll < 0.38:
+        return "term", rng.choice(COMMON_TERMS)
+    if roll < 0.52:
+        return "name-part", rng.choice(parts[:200])
+    if roll < 0.64:
+        return "summary-word", rng.choice(words[:200])
+    if roll < 0.85:
+        return "phrase", _phrase(catalog, rng)
+    if rng.random() < 0.2:
+        return "typo", rng.choice(FAMOUS_TYPOS)
+    source = rng.choice(
+        [rng.choice(COMMON_TERMS), rng.choice(parts[:150]), _weighted_name(catalog, rng)]
+    )
+    tokens = source.split()
+    j = rng.randrange(len(tokens))
+    tokens[j] = typo(tokens[j], rng)
+    return "typo", " ".join(tokens)
+
+
+def _draw(
+    catalog: Catalog, rng: random.Random, parts: list[str], words: list[str], i: int
+) -> Query:
+    """The ``i``-th search of a mix: text, filters (4 in 10), sort, page (1 in 10 deeper)."""
+    kind, q = _query_text(catalog, rng, parts, words, i)
+    filters = _filters(catalog, rng) if kind == "browse" or rng.random() < 0.4 else {}
+    sort = rng.choices(["relevance", "popularity", "name", "size"], [75, 10, 10, 5])[0]
+    if kind == "browse" and sort == "relevance":
+        sort = "popularity"
+    page = 1 if rng.random() < 0.9 else rng.choice([2, 2, 3])
+    return Query(q=q, filters=filters, sort=sort, page=page, kind=kind)
+
+
 def search_mix(catalog: Catalog, n: int = 600, seed: int = 20261121) -> list[Query]:
     """``n`` search requests (deterministic for a given catalog and seed)."""
     rng = random.Random(seed)
     parts = name_parts(catalog)
     words = summary_words(catalog)
-    mix: list[Query] = []
-    for i in range(n):
-        roll = rng.random()
-        if roll < 0.04:
-            kind, q = "browse", ""
-        elif roll < 0.16:
-            kind = "name"
-            q = FAMOUS_NAMES[i % len(FAMOUS_NAMES)] if rng.random() < 0.3 else None
-            q = q or _weighted_name(catalog, rng)
-        elif roll < 0.38:
-            kind, q = "term", rng.choice(COMMON_TERMS)
-        elif roll < 0.52:
-            kind, q = "name-part", rng.choice(parts[:200])
-        elif roll < 0.64:
-            kind, q = "summary-word", rng.choice(words[:200])
-        elif roll < 0.85:
-            kind, q = "phrase", _phrase(catalog, rng)
-        else:
-            kind = "typo"
-            if rng.random() < 0.2:
-                q = rng.choice(FAMOUS_TYPOS)
-            else:
-                source = rng.choice(
-                    [
-                        rng.choice(COMMON_TERMS),
-                        rng.choice(parts[:150]),
-                        _weighted_name(catalog, rng),
-                    ]
-                )
-                tokens = source.split()
-                j = rng.randrange(len(tokens))
-                tokens[j] = typo(tokens[j], rng)
-                q = " ".join(tokens)
-        filters = _filters(catalog, rng) if kind == "browse" or rng.random() < 0.4 else {}
-        sort = rng.choices(["relevance", "popularity", "name", "size"], [75, 10, 10, 5])[0]
-        if kind == "browse" and sort == "relevance":
-            sort = "popularity"
-        page = 1 if rng.random() < 0.9 else rng.choice([2, 2, 3])
-        mix.append(Query(q=q, filters=filters, sort=sort, page=page, kind=kind))
-    return mix
+    return [_draw(catalog, rng, parts, words, i) for i in range(n)]
 
 
 def suggest_mix(catalog: Catalog, n: int = 500, seed: int = 20261121) -> list[str]:
@@ -531,4 +543,66 @@ def describe(mix: list[Query]) -> dict[str, Any]:
                 for name in q.filters
             ).most_common()
         ),
+    }
+
+
+# --------------------------------------------------------------------------- replay stream
+
+
+def search_key(query: Query) -> tuple[Any, ...]:
+    """What makes two searches the same answer: the text normalised as the portal's cache
+    key normalises it (lower case, whitespace collapsed), the filters with sorted values,
+    the sort and the page."""
+    filters = tuple(sorted((name, tuple(sorted(set(v)))) for name, v in query.filters.items() if v))
+    return (" ".join(query.q.lower().split()), filters, query.sort, query.page)
+
+
+def distinct_searches(catalog: Catalog, n: int = 20_000, seed: int = 20261121) -> list[Query]:
+    """``n`` distinct searches drawn as the mix draws them, most popular first.
+
+    Searches are drawn until ``n`` distinct ones (by :func:`search_key`) were seen; their
+    order is how often the draw produced them (the common terms and famous names without
+    filters come out again and again; a typo or a phrase with filters about once), ties in
+    the order they first came out. That order is the popularity rank of :func:`zipf_stream`.
+    """
+    rng = random.Random(seed + 2)
+    parts = name_parts(catalog)
+    words = summary_words(catalog)
+    seen: dict[tuple[Any, ...], list[Any]] = {}  # key -> [draws, first draw, query]
+    draws = 0
+    while len(seen) < n:
+        if draws > 50 * n:
+            raise ValueError(f"the catalog gives fewer than {n} distinct searches")
+        query = _draw(catalog, rng, parts, words, draws)
+        entry = seen.setdefault(search_key(query), [0, draws, query])
+        entry[0] += 1
+        draws += 1
+    ranked = sorted(seen.values(), key=lambda e: (-e[0], e[1]))
+    return [query for _, _, query in ranked]
+
+
+def zipf_stream(n_distinct: int, length: int, exponent: float = 1.0, seed: int = 0) -> list[int]:
+    """``length`` ranks in ``[0, n_distinct)``, rank r drawn with probability proportional to
+    ``1 / (r + 1) ** exponent`` (Zipf), from a seeded generator: the same arguments always
+    give the same stream."""
+    cumulative = list(accumulate(1.0 / (r + 1) ** exponent for r in range(n_distinct)))
+    total = cumulative[-1]
+    rng = random.Random(seed)
+    last = n_distinct - 1
+    return [min(bisect.bisect_left(cumulative, rng.random() * total), last) for _ in range(length)]
+
+
+def describe_stream(stream: list[int], distinct: list[Query]) -> dict[str, Any]:
+    """How much of the stream a cache could ever answer: the distinct searches it holds,
+    and the hit ratio of an unbounded cache that never expires (every repeat a hit)."""
+    used = len(set(stream))
+    return {
+        "requests": len(stream),
+        "distinct_searches": len(distinct),
+        "distinct_in_stream": used,
+        "ideal_hit_ratio": round(1 - used / len(stream), 3) if stream else None,
+        "top10_share": round(sum(1 for r in stream if r < 10) / len(stream), 3) if stream else None,
+        "kinds": dict(Counter(distinct[r].kind for r in stream).most_common()),
+        "with_filters": sum(1 for r in stream if distinct[r].filters),
+        "deeper_pages": sum(1 for r in stream if distinct[r].page > 1),
     }

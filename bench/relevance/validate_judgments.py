@@ -42,101 +42,124 @@ def load_catalog(path: str) -> set[str]:
     return names
 
 
-def main(argv: list[str]) -> int:
-    catalog_path = argv[1] if len(argv) > 1 else DEFAULT_CATALOG
-    names = load_catalog(catalog_path)
-    errors: list[str] = []
-    counts: dict[str, Counter] = {s: Counter() for s in SPLITS}
-    seen_ids: dict[str, str] = {}
-    seen_queries: dict[tuple[str, str], str] = {}
-    n_judged = Counter()
+class Checker:
+    """What the lines seen so far add up to, and every problem found."""
 
-    for split in SPLITS:
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+        self.errors: list[str] = []
+        self.counts: dict[str, Counter] = {s: Counter() for s in SPLITS}
+        self.seen_ids: dict[str, str] = {}
+        self.seen_queries: dict[tuple[str, str], str] = {}
+        self.n_judged: Counter = Counter()
+
+    def check_file(self, split: str) -> None:
         path = HERE / f"{split}.jsonl"
         if not path.exists():
-            errors.append(f"{path}: missing")
-            continue
+            self.errors.append(f"{path}: missing")
+            return
         for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            where = f"{split}.jsonl:{lineno}"
-            if not raw.strip():
-                errors.append(f"{where}: empty line")
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as e:
-                errors.append(f"{where}: invalid JSON ({e})")
-                continue
-            if not isinstance(obj, dict):
-                errors.append(f"{where}: not an object")
-                continue
-            bad_keys = False
-            for key, typ in REQUIRED.items():
-                if key not in obj:
-                    errors.append(f"{where}: missing key {key!r}")
-                    bad_keys = True
-                elif not isinstance(obj[key], typ):
-                    errors.append(f"{where}: {key!r} should be {typ.__name__}")
-                    bad_keys = True
-            if bad_keys:
-                continue
-            qid, kind, query, judg = obj["id"], obj["kind"], obj["query"], obj["judgments"]
-            where = f"{where} ({qid})"
-            if kind not in KINDS:
-                errors.append(f"{where}: unknown kind {kind!r}")
-                continue
-            if not re.fullmatch(rf"{re.escape(kind)}-\d{{3,}}", qid):
-                errors.append(f"{where}: id should look like '{kind}-nnn'")
-            if qid in seen_ids:
-                errors.append(f"{where}: duplicate id (also in {seen_ids[qid]})")
-            seen_ids[qid] = where
-            if not query.strip() or query != query.strip():
-                errors.append(f"{where}: empty query or surrounding whitespace")
-            key = (kind, query)
-            if key in seen_queries:
-                errors.append(
-                    f"{where}: duplicate {kind} query {query!r} (also {seen_queries[key]})"
+            obj = self.parse(f"{split}.jsonl:{lineno}", raw)
+            if obj is not None:
+                self.check_entry(split, f"{split}.jsonl:{lineno} ({obj['id']})", obj)
+
+    def parse(self, where: str, raw: str) -> dict | None:
+        """The line's object if it is one with the required keys and types, else None."""
+        if not raw.strip():
+            self.errors.append(f"{where}: empty line")
+            return None
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as e:
+            self.errors.append(f"{where}: invalid JSON ({e})")
+            return None
+        if not isinstance(obj, dict):
+            self.errors.append(f"{where}: not an object")
+            return None
+        bad_keys = False
+        for key, typ in REQUIRED.items():
+            if key not in obj:
+                self.errors.append(f"{where}: missing key {key!r}")
+                bad_keys = True
+            elif not isinstance(obj[key], typ):
+                self.errors.append(f"{where}: {key!r} should be {typ.__name__}")
+                bad_keys = True
+        return None if bad_keys else obj
+
+    def check_entry(self, split: str, where: str, obj: dict) -> None:
+        qid, kind, query, judg = obj["id"], obj["kind"], obj["query"], obj["judgments"]
+        if kind not in KINDS:
+            self.errors.append(f"{where}: unknown kind {kind!r}")
+            return
+        self.check_identity(where, qid, kind, query)
+        if not obj["why"].strip():
+            self.errors.append(f"{where}: empty 'why'")
+        self.check_judgments(where, kind, query, judg)
+        self.counts[split][kind] += 1
+        self.n_judged[split] += len(judg)
+
+    def check_identity(self, where: str, qid: str, kind: str, query: str) -> None:
+        """The id's shape, and that neither the id nor the (kind, query) pair repeats."""
+        if not re.fullmatch(rf"{re.escape(kind)}-\d{{3,}}", qid):
+            self.errors.append(f"{where}: id should look like '{kind}-nnn'")
+        if qid in self.seen_ids:
+            self.errors.append(f"{where}: duplicate id (also in {self.seen_ids[qid]})")
+        self.seen_ids[qid] = where
+        if not query.strip() or query != query.strip():
+            self.errors.append(f"{where}: empty query or surrounding whitespace")
+        key = (kind, query)
+        if key in self.seen_queries:
+            self.errors.append(
+                f"{where}: duplicate {kind} query {query!r} (also {self.seen_queries[key]})"
+            )
+        self.seen_queries[key] = where
+
+    def check_judgments(self, where: str, kind: str, query: str, judg: dict) -> None:
+        if not judg:
+            self.errors.append(f"{where}: no judgments")
+        for name, grade in judg.items():
+            if not isinstance(grade, int) or isinstance(grade, bool) or not 0 <= grade <= 3:
+                self.errors.append(
+                    f"{where}: grade for {name!r} must be an integer 0..3, got {grade!r}"
                 )
-            seen_queries[key] = where
-            if not obj["why"].strip():
-                errors.append(f"{where}: empty 'why'")
-            if not judg:
-                errors.append(f"{where}: no judgments")
-            for name, grade in judg.items():
-                if not isinstance(grade, int) or isinstance(grade, bool) or not 0 <= grade <= 3:
-                    errors.append(
-                        f"{where}: grade for {name!r} must be an integer 0..3, got {grade!r}"
-                    )
-                if name not in names:
-                    errors.append(f"{where}: package {name!r} is not in the catalog")
-            good = [n for n, g in judg.items() if isinstance(g, int) and g >= 2]
-            if not good:
-                errors.append(f"{where}: no package graded >= 2")
-            if kind == "exact_name":
-                if good != [query]:
-                    errors.append(
-                        f"{where}: exact_name must have exactly one package graded >= 2, "
-                        f"the query itself; got {good}"
-                    )
-                elif judg[query] != 3:
-                    errors.append(f"{where}: the named package should have grade 3")
-            counts[split][kind] += 1
-            n_judged[split] += len(judg)
+            if name not in self.names:
+                self.errors.append(f"{where}: package {name!r} is not in the catalog")
+        good = [n for n, g in judg.items() if isinstance(g, int) and g >= 2]
+        if not good:
+            self.errors.append(f"{where}: no package graded >= 2")
+        if kind != "exact_name":
+            return
+        if good != [query]:
+            self.errors.append(
+                f"{where}: exact_name must have exactly one package graded >= 2, "
+                f"the query itself; got {good}"
+            )
+        elif judg[query] != 3:
+            self.errors.append(f"{where}: the named package should have grade 3")
 
-    # counts table
-    width = max(len(k) for k in KINDS)
-    print(f"catalog: {catalog_path} ({len(names)} names)")
-    print(f"| {'kind':<{width}} | {'dev':>4} | {'test':>4} | {'total':>5} |")
-    print(f"|{'-' * (width + 2)}|{'-' * 6}|{'-' * 6}|{'-' * 7}|")
-    for kind in KINDS:
-        d, t = counts["dev"][kind], counts["test"][kind]
-        print(f"| {kind:<{width}} | {d:>4} | {t:>4} | {d + t:>5} |")
-    d, t = sum(counts["dev"].values()), sum(counts["test"].values())
-    print(f"| {'all':<{width}} | {d:>4} | {t:>4} | {d + t:>5} |")
-    print(f"judged packages: dev {n_judged['dev']}, test {n_judged['test']}")
+    def print_counts(self, catalog_path: str) -> None:
+        counts = self.counts
+        width = max(len(k) for k in KINDS)
+        print(f"catalog: {catalog_path} ({len(self.names)} names)")
+        print(f"| {'kind':<{width}} | {'dev':>4} | {'test':>4} | {'total':>5} |")
+        print(f"|{'-' * (width + 2)}|{'-' * 6}|{'-' * 6}|{'-' * 7}|")
+        for kind in KINDS:
+            d, t = counts["dev"][kind], counts["test"][kind]
+            print(f"| {kind:<{width}} | {d:>4} | {t:>4} | {d + t:>5} |")
+        d, t = sum(counts["dev"].values()), sum(counts["test"].values())
+        print(f"| {'all':<{width}} | {d:>4} | {t:>4} | {d + t:>5} |")
+        print(f"judged packages: dev {self.n_judged['dev']}, test {self.n_judged['test']}")
 
-    if errors:
-        print(f"\n{len(errors)} problem(s):", file=sys.stderr)
-        for e in errors:
+
+def main(argv: list[str]) -> int:
+    catalog_path = argv[1] if len(argv) > 1 else DEFAULT_CATALOG
+    checker = Checker(load_catalog(catalog_path))
+    for split in SPLITS:
+        checker.check_file(split)
+    checker.print_counts(catalog_path)
+    if checker.errors:
+        print(f"\n{len(checker.errors)} problem(s):", file=sys.stderr)
+        for e in checker.errors:
             print("  " + e, file=sys.stderr)
         return 1
     print("OK")
