@@ -26,6 +26,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from psycopg2.extras import execute_values
 
+from portal import vocabulary
 from portal.models import (
     HOMEPAGE_VALIDATOR,
     Architecture,
@@ -293,6 +294,13 @@ class CatalogWriter:
         self.tags: dict[tuple[str, str], int] = {}
         self.written = 0
         self.analyzed_at = 0
+        self.vocabulary = {e.name: e for e in vocabulary.load()}
+
+    def _tag_label(self, key: tuple[str, str]) -> tuple[str, str]:
+        entry = self.vocabulary.get(f"{key[0]}::{key[1]}")
+        if entry is None:
+            return vocabulary.fallback_label(key[1]), ""
+        return entry.label, entry.description
 
     def _refresh_statistics(self) -> None:
         if self.written >= 2 * self.analyzed_at:
@@ -306,20 +314,30 @@ class CatalogWriter:
         keys: set[Any],
         table: str,
         columns: tuple[str, ...],
+        extra: tuple[str, Callable[[Any], tuple[Any, ...]]] | None = None,
     ) -> None:
-        """Insert missing lookup rows and cache their ids (two queries at most)."""
+        """Insert missing lookup rows and cache their ids (two queries at most).
+
+        ``extra``: more columns for the rows inserted, and their values for a key."""
         missing = sorted(k for k in keys if k not in cache)
         if not missing:
             return
         rows = [k if isinstance(k, tuple) else (k,) for k in missing]
         cols = ", ".join(columns)
+        more, values_of = extra if extra else ("", None)
+        inserted = (
+            [row + values_of(key) for row, key in zip(rows, missing, strict=True)]
+            if values_of
+            else rows
+        )
+        width = len(inserted[0])
         with connection.cursor() as cursor:
             execute_values(
                 cursor,
-                f"INSERT INTO {table} ({cols}, updated_at) VALUES %s "
-                f"ON CONFLICT ({cols}) DO NOTHING",
-                rows,
-                template="(" + ", ".join(["%s"] * len(columns)) + ", now())",
+                f"INSERT INTO {table} ({cols}{', ' + more if more else ''}, updated_at) "
+                f"VALUES %s ON CONFLICT ({cols}) DO NOTHING",
+                inserted,
+                template="(" + ", ".join(["%s"] * width) + ", now())",
                 page_size=len(rows),
             )
             execute_values(
@@ -343,7 +361,13 @@ class CatalogWriter:
             ("name", "email"),
         )
         self._ensure(
-            self.tags, {t for r in batch for t in r.tags}, "portal_tag", ("facet", "value")
+            self.tags,
+            {t for r in batch for t in r.tags},
+            "portal_tag",
+            ("facet", "value"),
+            # New tags get their vocabulary labels at once (before any package shows them,
+            # so labelling them reindexes nothing).
+            ("label, description", self._tag_label),
         )
         rows = [
             (
@@ -583,6 +607,8 @@ def import_catalog(
             run.flush(raw_file.tell(), full_only=False)
             if prune:
                 run.prune()
+            # A vocabulary changed since the last import relabels existing tags.
+            vocabulary.apply(run.writer.vocabulary.values())
             if hand_off and run.stats.changed_ids:
                 hand_off()
     finally:

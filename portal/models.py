@@ -66,11 +66,29 @@ class Maintainer(models.Model):
         return f"{self.name} <{self.email}>"
 
 
+class TagFacet(models.Model):
+    """A debtags facet (``use``, ``works-with`` ...) with its human label, from Debian's tag
+    vocabulary (``portal.vocabulary``)."""
+
+    name = models.CharField(max_length=64, unique=True)
+    label = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
 class Tag(models.Model):
-    """A debtag, ``facet::value`` split in two (``interface::x11``)."""
+    """A debtag, ``facet::value`` split in two (``interface::x11``), with its human label
+    from Debian's tag vocabulary ("X Window System"); search matches the label as words."""
 
     facet = models.CharField(max_length=64)
     value = models.CharField(max_length=128)
+    label = models.CharField(max_length=200, blank=True, db_default="")
+    description = models.TextField(blank=True, db_default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -113,8 +131,11 @@ class Package(models.Model):
     tags = models.ManyToManyField(Tag, related_name="packages", blank=True)
     # How many packages depend on (recommend) this one: popularity signals. Maintained by
     # database triggers on every write to the dependency table (portal migration 0006).
-    reverse_dependency_count = models.PositiveIntegerField(default=0, editable=False)
+    reverse_dependency_count = models.PositiveIntegerField(default=0, db_default=0, editable=False)
     reverse_recommends_count = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    # How many binary packages share this one's source package (itself included): a
+    # popularity signal (big applications build many). Kept by a trigger (migration 0008).
+    source_family_size = models.PositiveIntegerField(default=1, db_default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Set by a database trigger from a global sequence on every INSERT and UPDATE.
@@ -143,6 +164,7 @@ class Package(models.Model):
         indexes = [
             models.Index(fields=["-reverse_dependency_count"], name="package_popularity_idx"),
             models.Index(fields=["row_version"], name="package_row_version_idx"),
+            models.Index(fields=["source"], name="package_source_idx"),
             # The admin's case-insensitive substring search (UPPER(name) LIKE UPPER('%x%')).
             GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="package_name_trgm_idx"),
             GinIndex(
