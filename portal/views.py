@@ -99,7 +99,8 @@ def search_page(request: HttpRequest) -> HttpResponse:
     try:
         parsed = service.parse(query)
         context["query"], context["sort"] = parsed.q, parsed.sort
-        result = service.search(parsed)
+        explain = query.get("explain") == "1" and request.user.is_staff
+        result = service.search(parsed, explain=explain)
     except service.InvalidSearch as exc:
         context["notice"] = str(exc)
         return render(request, template, context, status=400)

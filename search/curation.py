@@ -42,12 +42,21 @@ def synonym_map() -> dict[str, list[str]]:
     return _synonyms.get()
 
 
+def _load_patterns() -> list[tuple[re.Pattern[str], list[str]]]:
+    return [
+        (re.compile(rf"(?<!\w){re.escape(term)}(?!\w)"), others)
+        for term, others in synonym_map().items()
+    ]
+
+
+_patterns = Memo(_load_patterns, ttl=TTL)
+
+
 def expansions(text: str) -> list[str]:
     """Variants of ``text`` with a synonym substituted (at most MAX_VARIANTS)."""
     normal = normalise_query(text)
     variants: list[str] = []
-    for term, others in synonym_map().items():
-        pattern = re.compile(rf"(?<!\w){re.escape(term)}(?!\w)")
+    for pattern, others in _patterns.get():
         if pattern.search(normal):
             for other in others:
                 variant = pattern.sub(other, normal)
@@ -64,6 +73,7 @@ def promotions_for(query: str) -> list[tuple[int, str]]:
 def reset() -> None:
     """Forget cached curation (right after an admin edit in this process)."""
     _synonyms.reset()
+    _patterns.reset()
     _promotions.reset()
 
 

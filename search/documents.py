@@ -13,9 +13,15 @@ from __future__ import annotations
 
 from django_elasticsearch_dsl import Document, fields
 from django_elasticsearch_dsl.registries import registry
+from elasticsearch.dsl.field import DenseVector
 
 from portal.models import Package
-from search import analysis
+from search import analysis, meaning
+
+
+class DenseVectorField(fields.DEDField, DenseVector):
+    """django-elasticsearch-dsl has no wrapper for ``dense_vector``: the same pairing as its
+    own fields (its field mixin, the DSL's field class)."""
 
 
 @registry.register_document
@@ -51,11 +57,13 @@ class PackageDocument(Document):
     version = fields.KeywordField(index=False)
     summary = fields.TextField(
         analyzer=analysis.english_text,
+        search_analyzer=analysis.english_search,
         index_options="offsets",
         fields={"exact": fields.TextField(analyzer=analysis.plain_text)},
     )
     description = fields.TextField(
         analyzer=analysis.english_text,
+        search_analyzer=analysis.english_search,
         index_options="offsets",
         fields={"exact": fields.TextField(analyzer=analysis.plain_text)},
     )
@@ -68,10 +76,22 @@ class PackageDocument(Document):
     tags = fields.KeywordField(
         multi=True, fields={"text": fields.TextField(analyzer=analysis.plain_text)}
     )
+    # The tags' labels from Debian's vocabulary, as words ("Editing", "Image", "Program"):
+    # "image editing" finds what is tagged use::editing and works-with::image.
+    tag_words = fields.TextField(
+        analyzer=analysis.english_text, search_analyzer=analysis.english_search, multi=True
+    )
     homepage = fields.KeywordField(index=False)
     installed_size_kb = fields.LongField()
     download_size_bytes = fields.LongField()
-    popularity = fields.IntegerField()
+    popularity = fields.IntegerField()  # reverse depends (shown, and a sort)
+    # search.ranking: the popularity prior in [0, 1) and what kind of package it is.
+    prior = fields.FloatField()
+    kind = fields.KeywordField()
+    # search.meaning: what the package means, for the kNN clauses of several-word queries.
+    # Quantised to a byte per dimension in the HNSW graph (Elasticsearch's default for this
+    # size); the floats stay on disk only.
+    meaning = DenseVectorField(dims=meaning.DIMS, index=True, similarity="cosine")
     row_version = fields.LongField()
     # When the document was last built (any write, incremental or rebuild); shown to
     # editors on the package's admin page, ignored by content verification.

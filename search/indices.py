@@ -34,6 +34,7 @@ from django.conf import settings
 from elasticsearch import Elasticsearch, NotFoundError
 from elasticsearch.dsl import connections
 
+from search import meaning
 from search.documents import PackageDocument
 
 
@@ -85,7 +86,12 @@ def index_settings(*, bulk_load: bool = False) -> dict[str, Any]:
 
 def _schema() -> dict[str, Any]:
     body = PackageDocument._index.to_dict()
-    body.setdefault("mappings", {})["dynamic"] = "false"
+    mappings = body.setdefault("mappings", {})
+    mappings["dynamic"] = "false"
+    # The vector is indexed but not kept in _source: it is derived from fields that are
+    # (``indexing.documents.comparable``), and 256 floats would triple what verification
+    # and every full-document read transfer.
+    mappings["_source"] = {"excludes": [meaning.FIELD]}
     return body
 
 

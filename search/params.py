@@ -30,7 +30,7 @@ SORTS = {
     "popularity": "Most depended on",
     "size": "Installed size (smallest first)",
 }
-RESERVED = {"q", "page", "page_size", "sort", "cursor", "partial", "format"}
+RESERVED = {"q", "page", "page_size", "sort", "cursor", "partial", "format", "explain"}
 
 
 class InvalidSearch(ValueError):

@@ -70,6 +70,8 @@ class Hit:
     score: float | None
     highlight: dict[str, SafeString] = field(default_factory=dict)
     promoted: str | None = None  # the label, when an editor pinned it to this query
+    # "Why this rank", for staff: (depth, value, what) of the engine's score explanation.
+    explanation: list[tuple[int, float, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -78,7 +80,7 @@ class Summary:
     once per index generation and cached (``search.cache``)."""
 
     total: int
-    fuzzy: bool  # typo tolerance was needed to find anything much
+    mode: str  # "exact", or how the search was widened to find anything: "fuzzy", "relaxed"
     suggestion: str | None  # "did you mean"
     facets: list[Facet]
 
@@ -139,7 +141,23 @@ def hit_from(raw: dict[str, Any]) -> Hit:
         tags=src.get("tags") or [],
         score=raw.get("_score"),
         highlight=highlight,
+        explanation=explanation_lines(raw["_explanation"]) if "_explanation" in raw else [],
     )
+
+
+EXPLAIN_DEPTH = 5
+
+
+def explanation_lines(node: dict[str, Any], depth: int = 0) -> list[tuple[int, float, str]]:
+    """An engine score explanation as indented lines, the parts that contribute only (a
+    zero, or a factor of exactly 1, says nothing), to ``EXPLAIN_DEPTH`` levels."""
+    lines = [(depth, float(node.get("value", 0.0)), str(node.get("description", "")))]
+    if depth < EXPLAIN_DEPTH:
+        for child in node.get("details", []):
+            value = float(child.get("value", 0.0))
+            if value != 0.0 and not (value == 1.0 and not child.get("details")):
+                lines += explanation_lines(child, depth + 1)
+    return lines
 
 
 # -- the JSON API's shapes (plain dicts: dataclasses.asdict() deep-copies, and was a fifth

@@ -9,9 +9,10 @@ cached under in ``search.cache``; this module orders the steps:
 1. Look the search up in the cache: its summary (counts, total, typo fallback, "did you
    mean") and its page of hits, under the index generation.
 2. Without a summary, compute it (once across processes): one request for the page of hits
-   with every facet aggregated; typo tolerance only when the exact words find fewer than
+   with every facet aggregated; typo tolerance only when the words find fewer than
    ``FUZZY_BELOW`` hits (then the same request again with a fuzzy clause, kept if it finds
-   more); "did you mean" only for fewer than ``FEW_HITS``.
+   more); a relaxed second pass (any one significant word) only when still nothing is
+   found; "did you mean" only for fewer than ``FEW_HITS``.
 3. With a summary but no page, one request for the page (no aggregations, no counting).
 4. Pin the editors' promoted packages above the first page.
 
@@ -39,7 +40,7 @@ from elasticsearch import (
     ConnectionError as ESConnectionError,
 )
 
-from search import analytics, cache, curation, query, ratelimit
+from search import analytics, cache, curation, meaning, query, ratelimit
 from search.facets import FacetKind, RangeFacet, registry
 from search.indices import client, indices_behind, read_alias
 from search.params import MAX_RESULT_WINDOW, SORTS, InvalidSearch, SearchParams, encode_cursor
@@ -158,9 +159,13 @@ class Plan:
     by_name: dict[str, FacetKind]  # every facet of the filters and of ``facets``
     clauses: dict[str, dict[str, Any]]  # filter clause per filtered facet
     variants: list[str]  # the free words' synonym expansions
+    vector: list[float] | None = None  # the query's meaning (search.meaning), if it is used
 
-    def ranked(self, *, fuzzy: bool = False) -> dict[str, Any]:
-        return query.ranked_query(self.params.q, self.variants, fuzzy=fuzzy)
+    def ranked(self, mode: str = "exact", *, scored: bool = True) -> dict[str, Any]:
+        """The query in ``mode``; ``scored=False`` leaves the meaning out (for highlighting
+        and counting, which do not need scores)."""
+        vector = self.vector if scored else None
+        return query.ranked_query(self.params.q, self.variants, mode=mode, vector=vector)
 
     def summary_name(self) -> str:
         names = [f.name for f in self.facets]
@@ -172,16 +177,16 @@ class Plan:
         spec = [params.sort, params.page, params.page_size, cursor]
         return f"{self.summary_name()}:page:{cache.digest(spec)[:16]}"
 
-    def hits_body(self, *, fuzzy: bool, count: bool) -> dict[str, Any]:
+    def hits_body(self, *, mode: str, count: bool, explain: bool = False) -> dict[str, Any]:
         params = self.params
         highlighted = None
         if params.q:
             # Highlight the exact words (and phrases) only. For every hit and highlighted
             # field, the unified highlighter builds a Levenshtein automaton for every fuzzy
             # term of the query, which made highlighting most of a search's time.
-            highlighted = query.highlight(self.ranked() if fuzzy else None)
+            highlighted = query.highlight(self.ranked(scored=False) if mode != "exact" else None)
         return query.hits_body(
-            self.ranked(fuzzy=fuzzy),
+            self.ranked(mode),
             self.clauses,
             sort=params.sort,
             size=params.page_size,
@@ -189,6 +194,7 @@ class Plan:
             cursor=params.cursor,
             count=count,
             highlighted=highlighted,
+            explain=explain,
         )
 
 
@@ -201,23 +207,29 @@ def plan(params: SearchParams, *, with_facets: bool = True) -> Plan:
         if facet is not None:
             by_name[name] = facet
     free = query.split_query(params.q)[0]
+    uses_meaning = params.sort == "relevance" and meaning.applies(query.words_of(free)[0])
     return Plan(
         params=params,
         facets=shown,
         by_name=by_name,
         clauses=query.filter_clauses(params.filters, by_name),
         variants=curation.expansions(free) if free else [],
+        vector=meaning.embed([free])[0] if uses_meaning else None,
     )
 
 
-def search(params: SearchParams | str, *, with_facets: bool = True) -> SearchResult:
+def search(
+    params: SearchParams | str, *, with_facets: bool = True, explain: bool = False
+) -> SearchResult:
     """Run a search; raises InvalidSearch (bad input) or SearchUnavailable (engine down).
 
-    ``params`` may be plain query text for the common case (``search("vim")``)."""
+    ``params`` may be plain query text for the common case (``search("vim")``). ``explain``
+    (staff only: "why this rank") asks the engine to explain every hit's score, bypassing
+    the cache."""
     if isinstance(params, str):
         params = SearchParams(q=params)
     work = plan(params, with_facets=with_facets)
-    use_cache = with_facets and bool(work.facets)
+    use_cache = with_facets and bool(work.facets) and not explain
     names = [work.summary_name()] + ([work.page_name()] if settings.SEARCH_PAGE_CACHE else [])
     found = cache.lookup(live_index(), names) if use_cache else cache.Found.unusable()
     summary, page = found.value(0), found.value(1) if len(names) > 1 else None
@@ -234,8 +246,8 @@ def search(params: SearchParams | str, *, with_facets: bool = True) -> SearchRes
         response = computed.get("response")
     hits_cached = page is not None and facets_cached
     if not hits_cached:
-        if response is None:
-            response = _run(work.hits_body(fuzzy=summary.fuzzy, count=False))
+        if response is None or explain:
+            response = _run(work.hits_body(mode=summary.mode, count=False, explain=explain))
         page = {"hits": {"hits": response["hits"]["hits"]}, "took": response.get("took", 0)}
         if len(names) > 1:
             cache.put(found.key(1), page)
@@ -284,18 +296,18 @@ def _search_and_summarise(work: Plan) -> tuple[dict[str, Any], Summary]:
     params = work.params
     aggs = query.facet_aggregations(work.facets, params.filters, work.clauses)
 
-    def run(fuzzy: bool) -> tuple[int, dict[str, Any]]:
-        body = work.hits_body(fuzzy=fuzzy, count=True)
+    def run(mode: str) -> tuple[int, dict[str, Any]]:
+        body = work.hits_body(mode=mode, count=True)
         if aggs:
             body["aggs"] = aggs
         response = _run(body)
         return response["hits"]["total"]["value"], response
 
-    fuzzy, total, response = _typo_fallback(params.q, run)
+    mode, total, response = _fallbacks(params.q, run)
     suggestion = did_you_mean(work, total) if params.q and total < FEW_HITS else None
     return response, Summary(
         total=total,
-        fuzzy=fuzzy,
+        mode=mode,
         suggestion=suggestion,
         facets=_read_facets(work, response.get("aggregations", {})),
     )
@@ -312,16 +324,23 @@ def _read_facets(work: Plan, aggregations: Mapping[str, Any]) -> list[Facet]:
     return shown
 
 
-def _typo_fallback(q: str, run: Callable[[bool], tuple[int, T]]) -> tuple[bool, int, T]:
-    """Typo tolerance as a fallback: ``run(False)`` (exact words), and only when that finds
-    fewer than ``FUZZY_BELOW`` hits and ``q`` has free words, ``run(True)``, kept if it finds
-    more. ``run`` returns (hits found, anything); returns (fuzzy used, hits, that thing)."""
-    total, outcome = run(False)
-    if total < FUZZY_BELOW and query.has_free_words(q):
-        fuzzy_total, fuzzy_outcome = run(True)
-        if fuzzy_total > total:
-            return True, fuzzy_total, fuzzy_outcome
-    return False, total, outcome
+def _fallbacks(q: str, run: Callable[[str], tuple[int, T]]) -> tuple[str, int, T]:
+    """Run a search in the first mode that finds enough: ``run("exact")``; when that finds
+    fewer than ``FUZZY_BELOW`` hits and ``q`` has free words, ``run("fuzzy")`` (typos
+    forgiven, at a lower weight), kept if it finds more; when that still finds nothing and
+    ``q`` has several significant words, ``run("relaxed")`` (any one of them). ``run``
+    returns (hits found, anything); returns (the mode used, hits, that thing)."""
+    mode, (total, outcome) = "exact", run("exact")
+    if total >= FUZZY_BELOW or not query.has_free_words(q):
+        return mode, total, outcome
+    fuzzy_total, fuzzy_outcome = run("fuzzy")
+    if fuzzy_total > total:
+        mode, total, outcome = "fuzzy", fuzzy_total, fuzzy_outcome
+    if total == 0 and len(query.words_of(query.split_query(q)[0])[0]) > 1:
+        relaxed_total, relaxed_outcome = run("relaxed")
+        if relaxed_total > total:
+            mode, total, outcome = "relaxed", relaxed_total, relaxed_outcome
+    return mode, total, outcome
 
 
 def promoted_hits(q: str) -> list[Hit]:
@@ -394,9 +413,8 @@ def facet_values(
     if facet is None or isinstance(facet, RangeFacet):
         raise InvalidSearch(f"{name!r} is not a facet whose values can be searched.", "facet")
     work = plan(params)
-    fuzzy = _search_is_fuzzy(work)
     body = query.facet_values_body(
-        facet, work.ranked(fuzzy=fuzzy), work.clauses, contains[:50], limit
+        facet, work.ranked(_search_mode(work), scored=False), work.clauses, contains[:50], limit
     )
     response = _run(body)
     selected = set(params.filters.get(name, ()))
@@ -409,19 +427,21 @@ def facet_values(
     return rows
 
 
-def _search_is_fuzzy(work: Plan) -> bool:
-    """Whether :func:`search` with these parameters falls back to typo tolerance (from the
-    summary cache when it has the search, else by counting as the search would)."""
+def _search_mode(work: Plan) -> str:
+    """The mode :func:`search` with these parameters ends up in (from the summary cache
+    when it has the search, else by counting as the search would)."""
     if not query.has_free_words(work.params.q):
-        return False
+        return "exact"
     summary = cache.lookup(live_index(), [work.summary_name()]).value(0)
     if summary is not None:
-        return bool(summary.fuzzy)
+        return summary.mode
 
-    def count(fuzzy: bool) -> tuple[int, None]:
-        return _count({"query": query.filtered(work.ranked(fuzzy=fuzzy), work.clauses)}), None
+    def count(mode: str) -> tuple[int, None]:
+        return _count(
+            {"query": query.filtered(work.ranked(mode, scored=False), work.clauses)}
+        ), None
 
-    return _typo_fallback(work.params.q, count)[0]
+    return _fallbacks(work.params.q, count)[0]
 
 
 # -- analytics and editors ------------------------------------------------------------------

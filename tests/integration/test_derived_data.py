@@ -23,6 +23,7 @@ from elasticsearch import helpers
 from indexing import writer
 from portal.catalog_import import import_catalog
 from portal.models import Dependency, Package, Tag
+from search import ranking
 from search.indices import client as es
 from search.indices import read_alias, write_alias
 from tests.conftest import wait_for
@@ -211,3 +212,72 @@ def test_verify_compares_content_not_only_versions(search_index):
     )
     with pytest.raises(CommandError, match="drift"):
         call_command("search_status", "--verify", stdout=StringIO())
+
+
+# ------------------------------------------------------------------ ranking inputs
+
+
+def family(name: str) -> int:
+    return Package.objects.get(name=name).source_family_size
+
+
+def test_source_family_sizes_follow_every_writer(search_index):
+    app = make_package("fam-app", source="fam")
+    make_package("fam-data", source="fam")
+    assert (family("fam-app"), family("fam-data")) == (2, 2)
+    writer.process_outbox()
+    in_a_family = doc(app.pk)["prior"]
+    with connection.cursor() as cursor:  # raw SQL is counted too
+        cursor.execute(
+            "INSERT INTO portal_package (name, version, source, summary, description, "
+            "section_id, priority, architecture, homepage, maintainer_id, created_at, "
+            "updated_at) SELECT 'fam-doc', version, 'fam', summary, description, section_id, "
+            "priority, architecture, homepage, maintainer_id, now(), now() "
+            "FROM portal_package WHERE name = 'fam-app'"
+        )
+    assert family("fam-app") == family("fam-doc") == 3
+    Package.objects.filter(name="fam-doc").update(source="other")
+    assert family("fam-app") == 2 and family("fam-doc") == 1
+    Package.objects.filter(name="fam-data").delete()
+    assert family("fam-app") == 1
+    writer.process_outbox()
+    # The prior of a document follows its family (and so needs its reindex).
+    alone = doc(app.pk)
+    assert alone["prior"] < in_a_family
+    assert alone["prior"] == ranking.prior(
+        depends=0, recommends=0, family=1, tags=[], kind=alone["kind"]
+    )
+
+
+def test_a_relabelled_tag_reindexes_its_packages_as_words(search_index):
+    from portal import vocabulary
+
+    tag, _ = Tag.objects.get_or_create(facet="use", value="viewing")
+    package = make_package("labelled-viewer")
+    package.tags.add(tag)
+    shipped = {e.name: e.label for e in vocabulary.load()}["use::viewing"]
+    vocabulary.apply(vocabulary.load())
+    writer.process_outbox()
+    assert doc(package.pk)["tag_words"] == [shipped]
+    entries = [
+        vocabulary.Entry("use::viewing", "Looking at things", "a newer vocabulary")
+        if e.name == "use::viewing"
+        else e
+        for e in vocabulary.load()
+    ]
+    assert vocabulary.apply(entries).tags == 1
+    assert writer.process_outbox()[0] >= 1  # the label change was captured
+    assert doc(package.pk)["tag_words"] == ["Looking at things"]
+    assert vocabulary.apply(entries).tags == 0  # unchanged: nothing written
+
+
+def test_import_vocabulary_command(tmp_path):
+    path = tmp_path / "vocabulary"
+    path.write_text("Tag: use::viewing\nDescription: Seeing\n long text\n")
+    Tag.objects.get_or_create(facet="use", value="viewing")
+    out = StringIO()
+    call_command("import_vocabulary", str(path), stdout=out)
+    assert "1 tags changed" in out.getvalue()
+    assert Tag.objects.get(facet="use", value="viewing").label == "Seeing"
+    with pytest.raises(CommandError, match="no such file"):
+        call_command("import_vocabulary", str(tmp_path / "missing"))

@@ -8,6 +8,7 @@ import pytest
 
 from indexing import documents
 from portal.models import Dependency, Package, Tag
+from search import ranking
 from search.indices import index_body
 from tests.helpers import make_package
 
@@ -16,6 +17,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 def expected(package: Package) -> dict:
     """A package's document, worked out from the ORM independently of the builder."""
+    tags = sorted(str(t) for t in package.tags.all())
+    kind = ranking.package_kind(package.name, package.section.name, package.summary, tags)
     return {
         "name": package.name,
         "version": package.version,
@@ -25,11 +28,21 @@ def expected(package: Package) -> dict:
         "priority": package.priority,
         "architecture": package.architecture,
         "maintainer": package.maintainer.name,
-        "tags": sorted(str(t) for t in package.tags.all()),
+        "tags": tags,
+        "tag_words": sorted({t.label for t in package.tags.all() if t.facet != "special"}),
         "homepage": package.homepage,
         "installed_size_kb": package.installed_size_kb,
         "download_size_bytes": package.download_size_bytes,
         "popularity": package.reverse_dependency_count,
+        "prior": ranking.prior(
+            depends=package.reverse_dependency_count,
+            recommends=package.reverse_recommends_count,
+            family=package.source_family_size,
+            tags=tags,
+            kind=kind,
+            primary=package.name == package.source,
+        ),
+        "kind": kind,
         "row_version": package.row_version,
     }
 
@@ -37,8 +50,13 @@ def expected(package: Package) -> dict:
 @pytest.fixture
 def varied():
     tags = [
-        Tag.objects.get_or_create(facet=f, value=v)[0]
-        for f, v in [("use", "editing"), ("interface", "x11"), ("role", "program")]
+        Tag.objects.get_or_create(facet=f, value=v, defaults={"label": label})[0]
+        for f, v, label in [
+            ("use", "editing", "Editing"),
+            ("interface", "x11", "X Window System"),
+            ("role", "program", "Program"),
+            ("special", "not-yet-tagged", "Need an extra tag"),
+        ]
     ]
     plain = make_package("doc-plain", summary="", description="")
     rich = make_package(
@@ -64,7 +82,10 @@ def test_the_builder_agrees_with_the_orm(varied):
         assert row.version == package.row_version
         assert documents.comparable(row.source) == expected(package), package.name
         assert row.source[documents.STAMP_FIELD]  # every write says when it was built
-    assert built[varied[1].pk].source["popularity"] == 1
+    rich = built[varied[1].pk].source
+    assert rich["popularity"] == 1
+    assert rich["tag_words"] == ["Editing", "Program", "X Window System"]  # not "special"
+    assert rich["kind"] == "program" and 0 < rich["prior"] < 1
 
 
 def test_keyset_batches_cover_every_row_once(varied):

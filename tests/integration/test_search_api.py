@@ -540,3 +540,20 @@ def test_a_search_without_facets_skips_the_cache_and_counts(catalog):
     )
     assert result.facets == [] and not result.facets_cached and not result.hits_cached
     assert result.total >= 1 and result.hits[0].name == "vim"
+
+
+def test_staff_see_why_a_hit_ranks_where_it_does(client, catalog):
+    from django.contrib.auth import get_user_model
+
+    anonymous = client.get("/", {"q": "vim", "explain": "1"})
+    assert anonymous.status_code == 200 and b"Why this rank" not in anonymous.content
+    staff = get_user_model().objects.create_user("ranker", password="pw", is_staff=True)
+    client.force_login(staff)
+    page = client.get("/", {"q": "vim", "explain": "1"})
+    html = page.content.decode()
+    assert "Why this rank" in html
+    first = page.context["result"].hits[0]
+    assert first.name == "vim"
+    whats = " | ".join(what for _, _, what in first.explanation)
+    assert "function score" in whats  # the popularity and kind factors are shown
+    assert first.explanation[0][1] == pytest.approx(first.score, rel=1e-4)

@@ -17,32 +17,115 @@ def test_an_empty_query_matches_everything():
     assert query.text_query("") == {"match_all": {}}
 
 
-def test_every_word_is_required_across_fields_and_exact_names_rank_first():
+def qualifying(body: dict) -> list[dict]:
+    """The alternatives one of which a package must match."""
+    return body["bool"]["must"][0]["bool"]["should"]
+
+
+def test_most_significant_words_are_required_across_fields():
     body = query.text_query("image viewer")
-    (match,) = body["bool"]["must"]
-    assert match["multi_match"]["operator"] == "and"
-    assert match["multi_match"]["type"] == "cross_fields"
-    boosts = [c["constant_score"]["boost"] for c in body["bool"]["should"] if "constant_score" in c]
-    exact = body["bool"]["should"][0]["constant_score"]
-    assert exact == {"filter": {"term": {"name.raw": "image viewer"}}, "boost": 200}
-    assert max(boosts) == 200  # nothing outweighs the exact name
+    words = qualifying(body)[0]["multi_match"]
+    assert words["query"] == "image viewer" and words["type"] == "cross_fields"
+    # Both of two words, all but one of three or four, half of more.
+    assert words["minimum_should_match"] == "2<-1 4<-50%"
+    # A name starting with the query qualifies too ("libreoffice-wri").
+    assert qualifying(body)[1]["constant_score"]["filter"] == {
+        "match": {"name.prefix": "image viewer"}
+    }
+
+
+def test_stop_words_are_dropped_and_generic_words_never_required():
+    assert query.words_of("I want to edit photos on my computer") == (
+        ["edit", "photos", "computer"],
+        [],
+    )
+    assert query.words_of("Statistics software") == (["statistics"], ["software"])
+    body = query.text_query("statistics software")
+    assert qualifying(body)[0]["multi_match"]["query"] == "statistics"
+    generic = [
+        b for b in body["bool"]["should"] if b.get("multi_match", {}).get("query") == "software"
+    ]
+    assert generic and generic[0]["multi_match"]["boost"] < 1  # it only adds
+
+
+def test_a_relaxed_pass_needs_one_significant_word():
+    body = query.text_query("keep files in sync between computers", mode="relaxed")
+    assert qualifying(body)[0]["multi_match"]["minimum_should_match"] == "1"
+
+
+def test_exact_names_are_added_outside_the_popularity_and_kind_factors():
+    ranked = query.ranked_query("Vim")
+    exact = ranked["bool"]["should"][0]["constant_score"]
+    assert exact == {"filter": {"term": {"name.raw": "vim"}}, "boost": query.EXACT_NAME_BOOST}
+    scored = ranked["bool"]["must"][0]["function_score"]
+    kinds = {f["filter"]["term"]["kind"]: f["weight"] for f in scored["functions"]}
+    assert kinds["doc"] < 1 and kinds["dev"] < 1 and "program" not in kinds
+    prior = scored["query"]["function_score"]
+    assert prior["boost_mode"] == "multiply" and prior["score_mode"] == "sum"
+    assert {"weight": 1} in prior["functions"]  # 1 + PRIOR_WEIGHT * prior
+
+
+def kind_weights(body):
+    scored = body["bool"]["must"][0]["function_score"]
+    return {
+        f["filter"]["term"]["kind"]: f["weight"]
+        for f in scored["functions"]
+        if "term" in f.get("filter", {})
+    }
+
+
+def test_a_query_asking_for_libraries_or_documentation_does_not_weigh_them_down():
+    weights = kind_weights(query.ranked_query("python yaml parser"))
+    assert "module" not in weights and "dev" not in weights and "doc" in weights
+    # A developer asking for a library wants its -dev package over the runtime one.
+    assert weights["library"] < 1
+    assert "doc" not in kind_weights(query.ranked_query("git documentation"))
+    plain = kind_weights(query.ranked_query("image viewer"))
+    assert {"module", "library", "dev", "doc"} <= set(plain)
+
+
+def test_a_named_language_is_required():
+    body = query.text_query("rust http client")
+    (language,) = body["bool"]["filter"]
+    assert language["multi_match"]["query"] == "rust"
+    assert "tags.text" in language["multi_match"]["fields"]
+    spelled = query.text_query("golang web framework")["bool"]["filter"][0]
+    assert spelled["multi_match"]["query"] == "go golang"
+    # Alone it is what is searched for, not a constraint; relaxed searches drop it.
+    assert "filter" not in query.text_query("python")["bool"]
+    assert "filter" not in query.text_query("rust http client", mode="relaxed")["bool"]
+
+
+def test_the_meaning_weighs_the_nearest_packages_and_never_decides_what_matches():
+    vector = [0.0625] * 256
+    body = query.ranked_query("video conferencing", vector=vector)
+    scored = body["bool"]["must"][0]["function_score"]
+    (nearest,) = [f for f in scored["functions"] if "knn" in f.get("filter", {})]
+    assert nearest["weight"] == query.MEANING_WEIGHT > 1
+    assert nearest["filter"]["knn"]["k"] == query.MEANING_NEAREST
+    assert nearest["filter"]["knn"]["query_vector"] == vector
+    # What matches is the same with or without it.
+    inner = scored["query"]["function_score"]["query"]
+    assert inner == query.text_query("video conferencing")
+    assert "knn" not in str(query.ranked_query("video conferencing"))
+
+
+def test_the_typo_fallback_forgives_typos_in_unstemmed_words_and_names():
+    ranked = query.ranked_query("libreofice", mode="fuzzy")
+    typo = ranked["bool"]["should"][1]["constant_score"]
+    assert typo["filter"]["fuzzy"]["name.raw"]["value"] == "libreofice"
+    inner = ranked["bool"]["must"][0]["function_score"]["query"]["function_score"]["query"]
+    fuzzy = qualifying(inner)[-1]["multi_match"]
+    assert fuzzy["fuzziness"] == "AUTO" and fuzzy["prefix_length"] == 1
+    assert "summary.exact^2" in fuzzy["fields"] and "summary^3" not in fuzzy["fields"]
+    assert "fuzzy" not in str(query.ranked_query("libreofice"))
 
 
 def test_synonym_variants_are_alternatives_at_a_lower_weight():
     body = query.text_query("pdf reader", ["pdf viewer"])
-    (either,) = body["bool"]["must"]
-    first, second = either["bool"]["should"]
+    first, second = qualifying(body)[:2]
     assert first["multi_match"]["query"] == "pdf reader" and "boost" not in first["multi_match"]
     assert second["multi_match"]["query"] == "pdf viewer" and second["multi_match"]["boost"] == 0.9
-
-
-def test_typo_tolerance_adds_a_low_weight_fuzzy_clause():
-    (clause,) = query.text_query("firefx", fuzzy=True)["bool"]["must"]
-    exact, typos = clause["bool"]["should"]
-    assert "fuzziness" not in exact["multi_match"]
-    assert typos["multi_match"]["fuzziness"] == "AUTO"
-    assert typos["multi_match"]["prefix_length"] == 1
-    assert typos["multi_match"]["boost"] < 1
 
 
 def test_quoted_phrases_are_required():

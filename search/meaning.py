@@ -1,0 +1,86 @@
+"""What a text means, as a vector: the semantic half of the ranking.
+
+Words alone miss what a need means ("video conferencing" is jami and linphone, whose
+summaries say "voice, video and chat"). Every package gets a 256-dimension vector of its
+name, summary, first sentence and debtags labels (``meaning`` in the index, computed by the
+same document builder as every other field); a query of several words gets one too, and
+each matching package's text score is multiplied by ``1 + MEANING_WEIGHT * cosine``
+(``search.query``), so packages that mean what the query means move up among those that
+match its words.
+
+The model is WordLlama's ``l2_supercat`` (MIT), whose weights (16 MB) and tokenizer ship
+inside its PyPI wheel: nothing is downloaded, ever (``disable_download``, and the Hugging Face
+client is told it is offline before it is imported). It is a static embedding (token vectors,
+mean-pooled), so a text embeds in about 0.05 ms on one core and the catalog in about 10 s;
+loading takes about 0.3 s, once per process.
+
+Measured with the judged queries (``bench/relevance/vectors/README.md`` and the README's
+Search section): vectors alone are far worse than words (nDCG@10 0.37 against 0.64, and
+useless for names and typos), so they only re-weigh what the words found, and only for
+queries of several words (a single word is a name, a part of one or a typo).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from search.stores import Memo
+
+MODEL = "l2_supercat"
+DIMS = 256
+FIELD = "meaning"
+FIRST_SENTENCE_CHARS = 300
+
+
+def _load() -> Any:
+    # Set before the import: huggingface_hub reads it when it is first imported.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # The tokenizer's thread pool and fork (gunicorn's and Celery's workers) do not mix.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import wordllama
+    from wordllama import WordLlama
+
+    # The loader looks for the tokenizer in ``wordllama/tokenizer/`` but the wheel ships it
+    # in ``wordllama/tokenizers/``; given the package folder as its cache, it finds both the
+    # weights and the tokenizer where the wheel put them, and never reaches the network.
+    package_dir = Path(wordllama.__file__).resolve().parent
+    return WordLlama.load(MODEL, dim=DIMS, cache_dir=package_dir, disable_download=True)
+
+
+_model = Memo(_load)
+
+
+def warm() -> None:
+    """Load the model now (a process that will fork: its children share it)."""
+    _model.get()
+
+
+def embed(texts: Sequence[str]) -> list[list[float]]:
+    """Unit vectors of ``texts`` (rounded: four decimals are plenty for a cosine and keep
+    bulk requests a third smaller)."""
+    if not texts:
+        return []
+    matrix = _model.get().embed(list(texts), norm=True, batch_size=256)
+    return [[round(float(x), 4) for x in row] for row in matrix]
+
+
+def first_sentence(text: str, limit: int = FIRST_SENTENCE_CHARS) -> str:
+    """A description's first sentence (to ". " or a paragraph break), at most ``limit``."""
+    head = (text or "").split("\n\n")[0].replace("\n", " ")
+    match = re.search(r"(?<=[.!?])\s", head)
+    return (head[: match.start()] if match else head)[:limit].strip()
+
+
+def document_text(name: str, summary: str, description: str, labels: Iterable[str]) -> str:
+    """The text a package's vector is computed from."""
+    parts = [name, summary or "", first_sentence(description), ", ".join(dict.fromkeys(labels))]
+    return ". ".join(p.rstrip(". ") for p in parts if p.rstrip(". "))
+
+
+def applies(significant_words: Sequence[str]) -> bool:
+    """Whether a query's meaning is used: only for several significant words."""
+    return len(significant_words) > 1

@@ -1,0 +1,210 @@
+"""Relevance factors beyond the words: what a query asks for, and what a package is.
+
+Measured with the judged queries (``python -m bench.relevance``; ``bench/results/``): the
+words alone ranked obscure packages whose summary happened to contain them above the
+applications people mean ("3d modeling" never showed blender, "instant messenger" never
+pidgin), and documentation, headers and data packages above the program.
+
+* **What a query asks for** (:func:`intents`): documentation, development files or
+  libraries (a programming language or "library", "dev", "bindings" ... in the query), data
+  (fonts, themes, icons). A package of a kind the query does not ask for weighs less.
+* **What a package is** (:func:`package_kind`, at indexing time): a program, a library, a
+  development package, documentation, data, debug symbols, a transitional package.
+* **How much it is used** (:func:`prior`, at indexing time): a saturating mix of reverse
+  depends and recommends across the archive, the size of its source package's family, how
+  richly it is tagged, and whether it is a program with an interface. Bounded to [0, 1) and
+  multiplied in as ``1 + PRIOR_WEIGHT * prior``, so it orders packages that match a need
+  but can never lift a package over an exact name (that bonus is added outside).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+
+# -- what a package is -----------------------------------------------------------------
+
+PROGRAM, LIBRARY, MODULE, DEV, DOC, DATA, DEBUG, TRANSITIONAL, META, OTHER = (
+    "program",
+    "library",
+    "module",
+    "dev",
+    "doc",
+    "data",
+    "debug",
+    "transitional",
+    "meta",
+    "other",
+)
+_DOC_NAME = re.compile(r"-(doc|docs|manual|manuals|help|handbook|examples)(-[a-z]+)?$")
+_DEV_NAME = re.compile(r"-(dev|headers|devel)$")
+_DEBUG_NAME = re.compile(r"-(dbg|dbgsym)$")
+_DATA_NAME = re.compile(
+    r"-(data|common|l10n|i18n|locale|locales|lang|langpack|theme|themes|icons|sounds|fonts?)"
+    r"(-[a-z0-9@_.+-]+)?$"
+)
+_TRANSITIONAL = re.compile(r"\b(transitional|dummy) package\b", re.IGNORECASE)
+# Modules of a language's ecosystem, named by Debian's policies for them: python3-yaml,
+# libyaml-perl, node-yaml, ruby-yaml, r-cran-yaml, libghc-yaml-dev, php-yaml, golang-*,
+# libyaml-java, gir1.2-*. Half of the catalog is untagged, and these are libraries a
+# program query should not rank first ("qr code generator" is qrencode, not python3-qrcode).
+_MODULE_NAME = re.compile(
+    r"^(python3?-|pypy3?-|node-|libjs-|ruby-|r-cran-|r-bioc-|r-other-|libghc-|php-|golang-"
+    r"|gir1\.2-|cl-|lua-|ocaml-|libocaml|haskell-|librust-)"
+    r"|^lib.+-(perl|java|ocaml|ruby|cil|clojure)$"
+)
+# Sections of untagged packages that are most often things people run.
+_PROGRAM_SECTIONS = frozenset(
+    {
+        "admin", "comm", "database", "editors", "electronics", "games", "gnome", "graphics",
+        "hamradio", "httpd", "kde", "mail", "math", "misc", "net", "news", "science",
+        "shells", "sound", "text", "utils", "vcs", "video", "web", "x11", "xfce",
+    }
+)  # fmt: skip
+
+
+def package_kind(name: str, section: str, summary: str, tags: Iterable[str]) -> str:
+    """What a package is, from its name, section, summary and debtags."""
+    tags = set(tags)
+    if _TRANSITIONAL.search(summary):
+        return TRANSITIONAL
+    if section == "metapackages" or "role::metapackage" in tags:
+        return META  # a bundle of other packages (task-*, science-*, education-*)
+    if _DEBUG_NAME.search(name) or section == "debug":
+        return DEBUG
+    if _DOC_NAME.search(name) or section == "doc" or "role::documentation" in tags:
+        return DOC
+    if _DEV_NAME.search(name) or section == "libdevel" or "role::devel-lib" in tags:
+        return DEV
+    if "role::program" in tags:
+        return PROGRAM
+    if _DATA_NAME.search(name) or "role::app-data" in tags or "role::data" in tags:
+        return DATA
+    if _MODULE_NAME.search(name):
+        return MODULE
+    if section in {"libs", "oldlibs"} or "role::shared-lib" in tags:
+        return LIBRARY
+    if not tags and section in _PROGRAM_SECTIONS and not name.startswith("lib"):
+        return PROGRAM
+    return OTHER
+
+
+# -- how much it is used ------------------------------------------------------------------
+
+PRIOR_PIVOT = 6.0  # raw popularity at which the prior is 0.5
+PRIOR_STEEPNESS = 2.0  # the Hill exponent: higher separates more around the pivot
+PROGRAM_BONUS = 1.0
+PRIMARY_BONUS = 0.5
+
+
+def prior(
+    *,
+    depends: int,
+    recommends: int,
+    family: int,
+    tags: Sequence[str],
+    kind: str = OTHER,
+    primary: bool = False,
+) -> float:
+    """A package's popularity prior in [0, 1): saturating, so no package runs away.
+    ``kind`` is :func:`package_kind`'s: a program (tagged or not) weighs more; ``primary``:
+    the package is named after its source (nmap, not nmap-common), the one the project
+    is known by."""
+    tag_set = set(tags)
+    raw = (
+        math.log1p(depends)
+        + 0.8 * math.log1p(recommends)
+        + 0.6 * math.log(max(family, 1))
+        + 0.08 * len(tag_set)
+        + (PROGRAM_BONUS if kind == PROGRAM or "role::program" in tag_set else 0.0)
+        + (0.5 if any(t.startswith("interface::") for t in tag_set) else 0.0)
+        + (PRIMARY_BONUS if primary else 0.0)
+    )
+    shaped = raw**PRIOR_STEEPNESS
+    return round(shaped / (shaped + PRIOR_PIVOT**PRIOR_STEEPNESS), 4)
+
+
+# -- what a query asks for -----------------------------------------------------------------
+
+LANGUAGES = {
+    "python", "python3", "perl", "ruby", "rust", "go", "golang", "java", "haskell", "php",
+    "node", "nodejs", "node.js", "javascript", "js", "typescript", "lua", "ocaml", "scala",
+    "erlang", "elixir", "tcl", "kotlin", "c", "c++", "cpp", "r", "julia", "fortran", "d", "nim",
+    "clojure", "lisp", "scheme", "guile", "dotnet", "mono", "vala", "qt", "gtk",
+}  # fmt: skip
+# A language named in a query is a constraint, not a hint ("rust http client" is not
+# php-symfony-http-client): the other ways packages spell it.
+LANGUAGE_FORMS = {
+    "go": ("go", "golang"),
+    "golang": ("go", "golang"),
+    "javascript": ("javascript", "js", "node", "nodejs"),
+    "js": ("javascript", "js", "node", "nodejs"),
+    "node": ("node", "nodejs", "node.js", "javascript"),
+    "nodejs": ("node", "nodejs", "node.js", "javascript"),
+    "node.js": ("node", "nodejs", "node.js", "javascript"),
+    "python": ("python", "python3"),
+    "python3": ("python", "python3"),
+    "c++": ("c++", "cpp"),
+    "cpp": ("c++", "cpp"),
+    "dotnet": ("dotnet", "mono", ".net", "cli"),
+    "mono": ("dotnet", "mono", ".net", "cli"),
+}
+DEV_WORDS = {
+    "dev", "devel", "development", "header", "headers", "library", "libraries", "lib",
+    "libs", "sdk", "binding", "bindings", "module", "modules", "api", "framework",
+    "crate", "gem", "package", "parser", "driver", "wrapper", "toolkit", "widget",
+    "widgets",
+}  # fmt: skip
+DOC_WORDS = {"doc", "docs", "documentation", "manual", "manuals", "handbook", "reference"}
+DATA_WORDS = {"data", "font", "fonts", "theme", "themes", "icon", "icons", "sound", "sounds"}
+
+
+def language(words: Sequence[str]) -> tuple[str, ...]:
+    """The spellings of the programming language a query names (empty when it names none,
+    or when the language is all it names)."""
+    lowered = [w.lower() for w in words]
+    for word in lowered:
+        if word in LANGUAGES and len(lowered) > 1:
+            return LANGUAGE_FORMS.get(word, (word,))
+    return ()
+
+
+def intents(words: Iterable[str]) -> set[str]:
+    """The kinds of package a query asks for besides programs."""
+    lowered = {w.lower() for w in words}
+    asked = set()
+    if lowered & (LANGUAGES | DEV_WORDS):
+        asked |= {LIBRARY, MODULE, DEV}
+    if lowered & DOC_WORDS:
+        asked.add(DOC)
+    if lowered & DATA_WORDS:
+        asked.add(DATA)
+    return asked
+
+
+# Weights of kinds the query does not ask for (programs and others weigh 1).
+KIND_WEIGHTS = {
+    LIBRARY: 0.6,
+    MODULE: 0.6,
+    DEV: 0.5,
+    DOC: 0.3,
+    DATA: 0.4,
+    DEBUG: 0.1,
+    TRANSITIONAL: 0.2,
+    META: 0.5,
+}
+PRIOR_WEIGHT = 8.0
+
+
+# A query asking for a library wants what a developer installs: the -dev package over the
+# runtime one it depends on (libexpat1-dev over libexpat1).
+RUNTIME_LIBRARY_WEIGHT = 0.6
+
+
+def kind_weights(asked: set[str]) -> dict[str, float]:
+    """The weight of each kind for a query asking for ``asked``."""
+    weights = {kind: w for kind, w in KIND_WEIGHTS.items() if kind not in asked}
+    if DEV in asked and RUNTIME_LIBRARY_WEIGHT != 1.0:
+        weights[LIBRARY] = RUNTIME_LIBRARY_WEIGHT
+    return weights

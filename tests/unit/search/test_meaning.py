@@ -1,0 +1,57 @@
+"""The meaning of texts (search.meaning): WordLlama from its wheel, never the network."""
+
+from __future__ import annotations
+
+import math
+import socket
+
+import pytest
+
+from search import meaning
+from search.stores import Memo
+
+
+def cosine(a, b):
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+def test_the_model_loads_from_the_wheel_without_the_network(monkeypatch, tmp_path):
+    def refuse(*args, **kwargs):
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setenv("HOME", str(tmp_path / "missing"))
+    Memo.reset_all()
+    (vector,) = meaning.embed(["video player"])
+    assert len(vector) == meaning.DIMS
+    assert math.isclose(math.sqrt(sum(x * x for x in vector)), 1.0, abs_tol=1e-3)
+    assert not (tmp_path / "missing").exists()  # no cache folder was created
+
+
+def test_texts_that_mean_the_same_are_nearer():
+    need, player, parser = meaning.embed(
+        ["watch movies", "media player for video files and DVDs", "XML parser library"]
+    )
+    assert cosine(need, player) > cosine(need, parser)
+
+
+def test_a_document_text_is_name_summary_first_sentence_and_labels():
+    text = meaning.document_text(
+        "vlc",
+        "multimedia player and streamer",
+        "VLC is the VideoLAN project's media player. It plays everything.\n\nMore.",
+        ["Video", "Program", "Video"],
+    )
+    assert text == (
+        "vlc. multimedia player and streamer. VLC is the VideoLAN project's media player. "
+        "Video, Program"
+    )
+    assert meaning.first_sentence("a" * 500) == "a" * meaning.FIRST_SENTENCE_CHARS
+    assert meaning.embed([]) == []
+
+
+@pytest.mark.parametrize(
+    ("words", "used"), [(["vlc"], False), (["video", "player"], True), ([], False)]
+)
+def test_only_queries_of_several_words_use_it(words, used):
+    assert meaning.applies(words) is used

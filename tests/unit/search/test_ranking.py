@@ -1,0 +1,86 @@
+"""What a package is, how popular, and what a query asks for (search.ranking)."""
+
+from __future__ import annotations
+
+import pytest
+
+from search import ranking
+
+
+@pytest.mark.parametrize(
+    ("name", "section", "summary", "tags", "kind"),
+    [
+        ("gimp", "graphics", "GNU Image Manipulation Program", ["role::program"], "program"),
+        ("gimp-data", "graphics", "Data files for GIMP", ["role::app-data"], "data"),
+        ("gimp-help-en", "doc", "Documentation for GIMP", [], "doc"),
+        ("python-django-doc", "doc", "docs", ["role::documentation"], "doc"),
+        ("libgtk-3-dev", "libdevel", "development files", [], "dev"),
+        ("libgtk-3-0", "libs", "GTK graphical user interface library", [], "library"),
+        ("vlc-dbgsym", "debug", "debug symbols", [], "debug"),
+        (
+            "gnupg2",
+            "utils",
+            "GNU privacy guard - a free PGP replacement (dummy transitional package)",
+            [],
+            "transitional",
+        ),
+        ("firefox-esr-l10n-de", "localization", "German language package", [], "data"),
+        # Modules of a language's ecosystem, by Debian's naming policies, tagged or not.
+        (
+            "python3-yaml",
+            "python",
+            "YAML parser and emitter for Python3",
+            ["role::shared-lib"],
+            "module",
+        ),
+        ("python3-qrcode", "python", "QR Code image generator library", [], "module"),
+        ("libyaml-libyaml-perl", "perl", "Perl interface to libyaml", [], "module"),
+        ("node-yaml", "javascript", "YAML parser and stringifier", [], "module"),
+        ("libjackson2-core-java", "java", "fast JSON processor", [], "module"),
+        # Untagged packages of sections of things people run are programs; not libraries.
+        ("bash", "shells", "GNU Bourne Again SHell", [], "program"),
+        ("qrencode", "graphics", "QR Code encoder into PNG image", [], "program"),
+        ("libqrencode4", "libs", "QR Code encoding library", [], "library"),
+        ("libfoo-utils", "utils", "utilities for libfoo", [], "other"),
+        ("texlive-base", "tex", "TeX Live: Essential programs and files", [], "other"),
+    ],
+)
+def test_package_kind(name, section, summary, tags, kind):
+    assert ranking.package_kind(name, section, summary, tags) == kind
+
+
+def test_the_prior_saturates_and_favours_used_programs():
+    nothing = ranking.prior(depends=0, recommends=0, family=1, tags=[])
+    program = ranking.prior(
+        depends=0, recommends=3, family=6, tags=["role::program", "interface::x11", "use::editing"]
+    )
+    libc = ranking.prior(depends=20_000, recommends=50, family=10, tags=["role::shared-lib"])
+    assert nothing == 0.0
+    assert 0 < program < libc < 1  # bounded: even libc6 stays below 1
+    assert ranking.prior(depends=10**9, recommends=10**9, family=10**6, tags=[]) < 1
+    # An untagged program (half the catalog has no tags) counts as one.
+    untagged = ranking.prior(depends=0, recommends=1, family=1, tags=[], kind="program")
+    assert untagged > ranking.prior(depends=0, recommends=1, family=1, tags=[])
+
+
+def test_a_language_named_in_a_query_and_its_spellings():
+    assert ranking.language(["rust", "http", "client"]) == ("rust",)
+    assert set(ranking.language(["node.js", "test", "framework"])) >= {"node", "nodejs"}
+    assert ranking.language(["python"]) == ()  # alone, it is what is searched for
+    assert ranking.language(["image", "viewer"]) == ()
+
+
+def test_intents():
+    assert ranking.intents(["image", "viewer"]) == set()
+    assert ranking.intents(["python", "yaml", "parser"]) == {"library", "module", "dev"}
+    assert ranking.intents(["git", "documentation"]) == {"doc"}
+    assert ranking.intents(["monospace", "font"]) == {"data"}
+    assert set(ranking.kind_weights({"doc"})) == {
+        "library",
+        "module",
+        "dev",
+        "data",
+        "debug",
+        "transitional",
+        "meta",
+    }
