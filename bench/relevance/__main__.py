@@ -85,13 +85,15 @@ def ensure_index(rebuild: bool) -> str:
     return f"rebuilt ({reason})"
 
 
-def run_queries(queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def run_queries(queries: list[dict[str, Any]], depth: int = 10) -> list[dict[str, Any]]:
+    """Every query's first ``depth`` results (metrics use the first 10) and scores."""
     from search import service
     from search.params import SearchParams
 
     rows = []
     for number, judged in enumerate(queries, 1):
-        result = service.search(SearchParams(q=judged["query"], page_size=10), with_facets=False)
+        params = SearchParams(q=judged["query"], page_size=max(10, depth))
+        result = service.search(params, with_facets=False)
         ranked = [hit.name for hit in result.hits]
         rows.append(
             {
@@ -220,6 +222,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--split", choices=[*SPLITS, "all"], default="all")
     parser.add_argument("--reindex", action="store_true", help="rebuild the index first")
     parser.add_argument(
+        "--depth",
+        type=int,
+        default=10,
+        choices=range(10, 101),
+        metavar="10-100",
+        help="results kept per query in the JSON (metrics use the first 10; more feeds "
+        "experiments such as rank fusion)",
+    )
+    parser.add_argument(
         "--save-as",
         default="relevance",
         help="results stem under bench/results/ (default relevance)",
@@ -235,10 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     common.setup_django(overrides={**ENV, **_redis_env()})
     started = time.monotonic()
     common.ensure_catalog()
+    from portal import vocabulary
+
+    vocabulary.apply(vocabulary.load())  # a catalog imported before the vocabulary shipped
     index_note = ensure_index(args.reindex)
     splits = SPLITS if args.split == "all" else (args.split,)
     queries = [q for split in splits for q in load(split)]
-    rows = run_queries(queries)
+    rows = run_queries(queries, args.depth)
     summary = summarise(rows)
     before_path = common.RESULTS / f"{args.compare}.json"
     before = json.loads(before_path.read_text()) if before_path.exists() else None
