@@ -1,17 +1,20 @@
 """The JSON API: ``/api/search``, ``/api/suggest``, ``/api/facets/<facet>``.
 
-Errors are JSON too: 400 ``{"error": {"message", "param"}}`` for bad input, 503 when the
+Errors are JSON too: 400 ``{"error": {"message", "param"}}`` for bad input, 404 for a path
+that is no endpoint, 405 (with ``Allow``) for a method other than GET or HEAD, 503 when the
 search engine is unavailable. Nothing here writes; the shapes of the answers are in
 ``search.results``.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_safe
+from django.views.decorators.csrf import csrf_exempt
 
 from search import results, service
 from search.params import clean_text
@@ -37,6 +40,36 @@ def _error(message: str, status: int, param: str | None = None) -> JsonResponse:
 
 def _unavailable() -> JsonResponse:
     return _error("Search is temporarily unavailable; please try again shortly.", 503)
+
+
+SAFE_METHODS = ("GET", "HEAD")
+
+
+def require_safe(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """GET and HEAD only, with a JSON 405 otherwise. Exempt from CSRF checks: nothing here
+    writes, and a POST should hear "method not allowed", not the CSRF failure page."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method not in SAFE_METHODS:
+            response = _error(
+                f"{request.method} is not allowed here; the API answers GET (and HEAD).", 405
+            )
+            response["Allow"] = ", ".join(SAFE_METHODS)
+            return response
+        return view(request, *args, **kwargs)
+
+    return csrf_exempt(wrapper)
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Any other path under /api/."""
+    return _error(
+        f"There is no API endpoint at {request.path}; the endpoints are /api/search, "
+        "/api/suggest and /api/facets/<facet>.",
+        404,
+    )
 
 
 @require_safe

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from search import api
 
@@ -8,4 +8,5 @@ urlpatterns = [
     path("search", api.search, name="search"),
     path("suggest", api.suggest, name="suggest"),
     path("facets/<str:facet>", api.facet_values, name="facet-values"),
+    re_path(r"^(?P<path>.*)$", api.not_found, name="not-found"),
 ]

@@ -453,7 +453,6 @@ def test_suggestions_are_cached_until_an_edit_is_searchable(client, catalog, mon
         ({"page": "0"}, "between 1"),
         ({"page": "abc"}, "whole number"),
         ({"page_size": "1000"}, "between 1 and 100"),
-        ({"page": "40", "page_size": "50"}, "too deep"),
         ({"sort": "bogus"}, "Unknown sort"),
         ({"colour": "red"}, "Unknown filter"),
         ({"priority": "urgent"}, "Unknown value"),
@@ -471,8 +470,24 @@ def test_bad_input_is_a_clear_400(client, catalog, params, message):
     assert b"We could not run that search" in page.content
 
 
-def test_wrong_method_is_405(client, catalog):
-    assert client.post("/api/search", {"q": "vim"}).status_code == 405
+@pytest.mark.parametrize("path", ["/api/search", "/api/suggest", "/api/facets/section"])
+def test_wrong_method_is_a_json_405_even_without_a_csrf_token(catalog, path):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)  # as a browser or a script would post
+    response = strict.post(path, {"q": "vim"})
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/json"
+    assert response["Allow"] == "GET, HEAD"
+    assert "POST is not allowed" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("path", ["/api/", "/api/nothing", "/api/search/extra", "/api/facets/"])
+def test_an_unknown_api_path_is_a_json_404(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert "no API endpoint" in response.json()["error"]["message"]
 
 
 texts = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=250)
@@ -557,3 +572,36 @@ def test_staff_see_why_a_hit_ranks_where_it_does(client, catalog):
     whats = " | ".join(what for _, _, what in first.explanation)
     assert "function score" in whats  # the popularity and kind factors are shown
     assert first.explanation[0][1] == pytest.approx(first.score, rel=1e-4)
+
+
+def test_a_page_past_the_end_shows_the_last_page_and_keeps_the_search(client, catalog):
+    page = client.get("/", {"q": "frobnicator", "page_size": 10, "sort": "name", "page": 9})
+    assert page.status_code == 200
+    result = page.context["result"]
+    assert result.params.page == 3 and result.params.q == "frobnicator"
+    assert [h.name for h in result.hits] == [f"frobnicator-{i:02d}" for i in range(20, 25)]
+    assert "only 3 pages of results; this is the last one" in page.content.decode()
+    assert 'value="frobnicator"' in page.content.decode()
+
+
+def test_a_page_deeper_than_the_window_is_a_notice_on_the_page_and_a_400_in_the_api(
+    client, catalog
+):
+    page = client.get("/", {"q": "frobnicator", "page": 999})
+    assert page.status_code == 200
+    assert page.context["result"].params.page == 2  # 25 results, 20 a page: the last page
+    assert b"We could not run that search" not in page.content
+    deep = client.get("/", {"q": "frobnicator", "page": 40, "page_size": 50})
+    assert deep.status_code == 200 and deep.context["result"].params.page == 1
+    status, body = api(client, q="frobnicator", page=40, page_size=50)
+    assert status == 400 and "too deep" in body["error"]["message"]
+
+
+def test_paging_links_reach_the_first_and_last_pages(client, catalog):
+    page = client.get("/", {"q": "frobnicator", "page_size": 1, "sort": "name", "page": 10})
+    context = page.context
+    assert context["first_url"] == "?q=frobnicator&page_size=1&sort=name"
+    assert context["last_url"] == "?q=frobnicator&page_size=1&sort=name&page=25"
+    assert [link.number for link in context["page_links"]] == list(range(7, 14))
+    first = client.get("/", {"q": "frobnicator", "page_size": 1, "sort": "name"}).context
+    assert first["first_url"] is None and first["prev_url"] is None
