@@ -23,6 +23,9 @@ import indexing
 from portal.models import Dependency, Maintainer, Package, Section, Tag
 from search import service as search
 
+# The index lists the search pages that are not model lists (analytics, index state).
+admin.site.index_template = "admin/portal_index.html"
+
 
 class EstimatedCountPaginator(Paginator):
     """Uses the planner's row estimate for an unfiltered table instead of ``COUNT(*)``."""

@@ -17,6 +17,22 @@ from search import indices
 
 DEMO_USER = "editor"
 DEMO_PASSWORD = "editor-demo-only"
+# What the demo editor may do: edit the catalog, curate search (promotions, synonyms), and
+# read the analytics report and the index state (the views of those admin pages).
+DEMO_PERMISSIONS = {
+    "portal": [
+        f"{action}_{model}"
+        for model in ("package", "section", "maintainer", "tag", "dependency")
+        for action in ("view", "add", "change", "delete")
+    ],
+    "search": [
+        f"{action}_{model}"
+        for model in ("promotion", "synonymset")
+        for action in ("view", "add", "change", "delete")
+    ]
+    + ["view_querystat"],
+    "indexing": ["view_outboxentry"],
+}
 
 
 class Command(BaseCommand):
@@ -52,23 +68,16 @@ class Command(BaseCommand):
                 indexing.discard_pending(mark)
         else:
             self.stdout.write(f"Index is complete ({found.documents} documents).")
-        self._demo_editor()
+        self.demo_editor()
 
-    def _demo_editor(self) -> None:
+    def demo_editor(self) -> None:
         user, created = get_user_model().objects.get_or_create(
             username=DEMO_USER, defaults={"is_staff": True}
         )
         user.is_staff = True
         user.set_password(DEMO_PASSWORD)
         user.save()
-        codenames = [
-            f"{action}_{model}"
-            for model in ("package", "section", "maintainer", "tag", "dependency")
-            for action in ("view", "add", "change", "delete")
-        ]
-        user.user_permissions.set(
-            Permission.objects.filter(content_type__app_label="portal", codename__in=codenames)
-        )
+        user.user_permissions.set(demo_permissions())
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo editor (local use only): http://127.0.0.1:8000/admin/  "
@@ -76,3 +85,15 @@ class Command(BaseCommand):
                 + (" (created)" if created else "")
             )
         )
+
+
+def demo_permissions() -> list[Permission]:
+    """The demo editor's permissions (:data:`DEMO_PERMISSIONS`); a missing one is an error."""
+    found = []
+    for app, codenames in DEMO_PERMISSIONS.items():
+        rows = list(Permission.objects.filter(content_type__app_label=app, codename__in=codenames))
+        missing = set(codenames) - {p.codename for p in rows}
+        if missing:
+            raise CommandError(f"load_demo: no permission {sorted(missing)} in app {app!r}.")
+        found += rows
+    return found

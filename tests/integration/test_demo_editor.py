@@ -1,0 +1,49 @@
+"""The demo editor (``manage.py load_demo``) can do what the README says an editor does:
+edit the catalog, curate search, read the analytics report and the index state, all
+linked from the admin index."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from portal.management.commands.load_demo import DEMO_USER, Command
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+
+@pytest.fixture
+def editor(client):
+    Command().demo_editor()
+    client.force_login(get_user_model().objects.get(username=DEMO_USER))
+    return client
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/search/promotion/",
+        "/admin/search/promotion/add/",
+        "/admin/search/synonymset/",
+        "/admin/search/synonymset/add/",
+        "/admin/search/querystat/report/",
+        "/admin/indexing/outboxentry/status/",
+        "/admin/portal/package/",
+    ],
+)
+def test_the_demo_editor_may_curate_and_read_the_reports(editor, url):
+    assert editor.get(url).status_code == 200
+
+
+def test_the_admin_index_links_the_search_pages(editor):
+    html = editor.get("/admin/").content.decode()
+    assert 'href="/admin/indexing/outboxentry/status/"' in html
+    assert 'href="/admin/search/querystat/report/"' in html
+
+
+def test_staff_without_those_permissions_see_no_links(client):
+    staff = get_user_model().objects.create_user("plain", password="pw", is_staff=True)
+    client.force_login(staff)
+    html = client.get("/admin/").content.decode()
+    assert "/admin/search/querystat/report/" not in html
+    assert client.get("/admin/search/querystat/report/").status_code == 403
