@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django.contrib.postgres",
     "django_elasticsearch_dsl",
     "portal",
@@ -69,7 +70,10 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
-            "builtins": ["portal.templatetags.portal_extras"],
+            "builtins": [
+                "portal.templatetags.portal_extras",
+                "django.contrib.humanize.templatetags.humanize",
+            ],
         },
     },
 ]

@@ -69,13 +69,47 @@ def _decorate(result: service.SearchResult, query: QueryDict) -> dict[str, Any]:
     return {
         "chips": chips,
         "clear_url": _url(QueryDict(mutable=True), q=result.params.q or None),
-        "page_links": [PageLink(n, _url(base, page=n), n == page) for n in window],
-        "prev_url": _url(base, page=page - 1) if page > 1 else None,
+        "page_links": [
+            PageLink(n, _url(base, page=n if n > 1 else None), n == page) for n in window
+        ],
+        "prev_url": _url(base, page=page - 1 if page > 2 else None) if page > 1 else None,
         "next_url": _url(base, page=page + 1) if page < result.pages else None,
+        "first_url": _url(base) if window.start > 1 else None,
+        "last_url": _url(base, page=result.pages) if window.stop <= result.pages else None,
         "suggestion_url": (
             _url(base, q=result.suggestion) if result.suggestion is not None else None
         ),
     }
+
+
+def _with_page(query: QueryDict, page: int) -> QueryDict:
+    changed = query.copy()
+    if page > 1:
+        changed["page"] = str(page)
+    else:
+        changed.pop("page", None)
+    return changed
+
+
+def _parse_paging_leniently(
+    query: QueryDict, context: dict[str, Any]
+) -> tuple[QueryDict, service.SearchParams]:
+    """The search's parameters; a page deeper than the paging window shows the window's
+    last page with a notice (the API answers 400 instead: it has cursors)."""
+    try:
+        return query, service.parse(query)
+    except service.InvalidSearch as exc:
+        page = query.get("page", "")
+        if exc.param != "page" or not page.isdigit() or int(page) < 1:
+            raise
+    size = query.get("page_size", "")
+    page_size = int(size) if size.isdigit() and int(size) > 0 else service.DEFAULT_PAGE_SIZE
+    query = _with_page(query, max(1, service.MAX_RESULT_WINDOW // page_size))
+    context["paging_notice"] = (
+        f"Only the first {service.MAX_RESULT_WINDOW:,} results can be paged through; this is "
+        "the last page of those. Add words or filters to reach the others."
+    )
+    return query, service.parse(query)
 
 
 @require_safe
@@ -97,10 +131,19 @@ def search_page(request: HttpRequest) -> HttpResponse:
         response["Retry-After"] = str(retry)
         return response
     try:
-        parsed = service.parse(query)
+        query, parsed = _parse_paging_leniently(query, context)
         context["query"], context["sort"] = parsed.q, parsed.sort
         explain = query.get("explain") == "1" and request.user.is_staff
         result = service.search(parsed, explain=explain)
+        if not result.hits and result.total and parsed.page > result.pages:
+            # A page past the end (an old link, a hand-edited URL): the last page.
+            query = _with_page(query, result.pages)
+            parsed = service.parse(query)
+            result = service.search(parsed, explain=explain)
+            context["paging_notice"] = (
+                f"There {'is' if result.pages == 1 else 'are'} only {result.pages} "
+                f"page{'' if result.pages == 1 else 's'} of results; this is the last one."
+            )
     except service.InvalidSearch as exc:
         context["notice"] = str(exc)
         return render(request, template, context, status=400)

@@ -43,7 +43,14 @@ from elasticsearch import (
 from search import analytics, cache, curation, meaning, query, ratelimit
 from search.facets import FacetKind, RangeFacet, registry
 from search.indices import client, indices_behind, read_alias
-from search.params import MAX_RESULT_WINDOW, SORTS, InvalidSearch, SearchParams, encode_cursor
+from search.params import (
+    DEFAULT_PAGE_SIZE,
+    MAX_RESULT_WINDOW,
+    SORTS,
+    InvalidSearch,
+    SearchParams,
+    encode_cursor,
+)
 from search.params import parse as parse_params
 from search.results import (
     SOURCE_FIELDS,
@@ -60,6 +67,8 @@ from search.stores import Memo
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_RESULT_WINDOW",
     "SORTS",
     "InvalidSearch",
     "SearchParams",

@@ -33,7 +33,7 @@ def query_of(page) -> dict[str, list[str]]:
 
 
 def total(page) -> int:
-    return int(page.locator(".summary strong").inner_text())
+    return int(page.locator(".summary strong").inner_text().replace(",", ""))
 
 
 def hit_names(page) -> list[str]:

@@ -80,7 +80,7 @@
                 const name = document.createElement("span");
                 name.className = "facet-link"; name.textContent = v.label;
                 const count = document.createElement("span");
-                count.className = "count"; count.textContent = v.count;
+                count.className = "count"; count.textContent = v.count.toLocaleString("en");
                 label.append(cb, name, count); li.append(label);
                 return li;
               }));
