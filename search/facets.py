@@ -131,21 +131,35 @@ class TagFacet(TermsFacet):
     def value_of(self, term: str) -> str:
         return term.split(TAG_SEPARATOR, 1)[1]
 
-    def owns(self, term: str) -> bool:
-        return term.startswith(f"{self.tag_facet}{TAG_SEPARATOR}")
-
     def aggregation(self, selected: Sequence[str]) -> dict[str, Any]:
         # Its top values come from the group's shared tags aggregation (search.query).
         return {"selected": self._selected_aggregation(selected)} if selected else {}
 
     def buckets(self, group: dict[str, Any]) -> list[dict[str, Any]]:
-        mine = [b for b in group.get(TAGS_FIELD, {}).get("buckets", []) if self.owns(b["key"])]
+        mine = list(tag_buckets(group).get(self.tag_facet, ()))
         mine.sort(key=lambda b: (-b["doc_count"], b["key"]))
         return mine[: self.size]
 
     def values_include(self, contains: str) -> str:
         prefix = re.escape(f"{self.tag_facet}{TAG_SEPARATOR}")
         return prefix + super().values_include(contains)
+
+
+def tag_buckets(group: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The buckets of a filter group's shared tags aggregation, by tag facet. Worked out
+    once per group (kept in the group's response under ``#by-facet``): every tag facet
+    scanning all ~600 buckets for its own was 0.3 ms of a search's Python time."""
+    shared = group.get(TAGS_FIELD)
+    if not shared:
+        return {}
+    by_facet = shared.get("#by-facet")
+    if by_facet is None:
+        by_facet = {}
+        for bucket in shared.get("buckets", []):
+            facet = bucket["key"].partition(TAG_SEPARATOR)[0]
+            by_facet.setdefault(facet, []).append(bucket)
+        shared["#by-facet"] = by_facet
+    return by_facet
 
 
 def tags_include(facets: Iterable[TagFacet]) -> str:
