@@ -12,6 +12,11 @@ client is the right-most address in ``X-Forwarded-For`` that is not itself a tru
 (everything to its left could have been written by the client). Behind a TLS proxy without
 that setting, every visitor would share the proxy's bucket. An IPv6 client is counted by
 its /64 network: one subscriber usually holds a whole /64 and can pick any address in it.
+
+**Headers.** Every API answer says where its client stands, in the IETF draft's fields
+(draft-ietf-httpapi-ratelimit-headers): ``RateLimit-Limit`` (requests per window),
+``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds until the window ends); a 429 adds
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -81,22 +87,48 @@ def client_address(request: Any) -> str:
     return str(address)
 
 
-def retry_after(request: HttpRequest) -> int | None:
-    """Count this request; the seconds until the client may search again if it is over the
-    limit, else None."""
+@dataclass(frozen=True)
+class Quota:
+    """A client's standing in the current window."""
+
+    limit: int
+    used: int
+    reset: int  # seconds until the window ends
+
+    @property
+    def over(self) -> bool:
+        return self.used > self.limit
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(max(0, self.limit - self.used)),
+            "RateLimit-Reset": str(self.reset),
+        }
+
+
+def count(request: HttpRequest) -> Quota | None:
+    """Count this request; the client's quota, or None when no limit applies (switched
+    off, or Redis unavailable)."""
     allowed, seconds = _limit()
     if not allowed:
         return None
-    window = int(time.time() // seconds)
+    now = time.time()
+    window = int(now // seconds)
     key = stores.cache().make_and_validate_key(f"ratelimit:{client_address(request)}:{window}")
     try:
         pipe = stores.cache_client().pipeline(transaction=False)
         used, _ = pipe.incr(key).expire(key, seconds + 1).execute()
     except redis.RedisError:
         return None
-    if used <= allowed:
-        return None
-    return seconds - int(time.time()) % seconds
+    return Quota(allowed, int(used), seconds - int(now) % seconds)
+
+
+def retry_after(request: HttpRequest) -> int | None:
+    """Count this request; the seconds until the client may search again if it is over the
+    limit, else None."""
+    quota = count(request)
+    return quota.reset if quota is not None and quota.over else None
 
 
 def message(request: HttpRequest, retry: int) -> str:
@@ -105,15 +137,21 @@ def message(request: HttpRequest, retry: int) -> str:
 
 
 def rate_limited(view: Callable[..., Any]) -> Callable[..., Any]:
-    """For the JSON API: answer 429 with ``Retry-After`` once a client exceeds the limit."""
+    """For the JSON API: the ``RateLimit-*`` headers on every answer; 429 with
+    ``Retry-After`` once a client exceeds the limit."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        retry = retry_after(request)
-        if retry is not None:
-            response = JsonResponse({"error": {"message": message(request, retry)}}, status=429)
-            response["Retry-After"] = str(retry)
-            return response
-        return view(request, *args, **kwargs)
+        quota = count(request)
+        if quota is not None and quota.over:
+            text = message(request, quota.reset)
+            response = JsonResponse({"error": {"message": text}}, status=429)
+            response["Retry-After"] = str(quota.reset)
+        else:
+            response = view(request, *args, **kwargs)
+        if quota is not None:
+            for name, value in quota.headers().items():
+                response[name] = value
+        return response
 
     return wrapper

@@ -43,6 +43,16 @@ def test_the_search_page_and_its_partial_are_limited_too(client, limited):
     assert page.status_code == 429 and int(page["Retry-After"]) <= 60
 
 
+def test_api_answers_say_where_the_client_stands(client, limited):
+    address = {"REMOTE_ADDR": f"{fresh_v6_prefix()}::1"}
+    answers = [client.get("/api/suggest", {"q": "vim"}, **address) for _ in range(6)]
+    assert [a["RateLimit-Limit"] for a in answers] == ["5"] * 6
+    assert [a["RateLimit-Remaining"] for a in answers] == ["4", "3", "2", "1", "0", "0"]
+    assert {a["RateLimit-Reset"] for a in answers} == {"50"}  # the clock is frozen at :10
+    assert answers[4].status_code == 200 and "Retry-After" not in answers[4]
+    assert answers[5].status_code == 429 and answers[5]["Retry-After"] == "50"
+
+
 def test_clients_behind_a_trusted_proxy_are_counted_apart(client, limited, settings):
     settings.SEARCH_TRUSTED_PROXIES = ["10.0.0.0/8"]
     proxy = {"REMOTE_ADDR": "10.1.2.3"}
