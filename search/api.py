@@ -14,13 +14,14 @@ from typing import Any
 
 import orjson
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
-from search import results, service
+from search import openapi, results, service
 from search.params import clean_text
 from search.ratelimit import rate_limited
 
-SUGGEST_MAX = 100
+SUGGEST_MAX = openapi.SUGGEST_MAX
 
 
 class JsonResponse(HttpResponse):
@@ -120,3 +121,44 @@ def facet_values(request: HttpRequest, facet: str) -> JsonResponse:
             "values": [results.facet_value_json(v) for v in values],
         }
     )
+
+
+@require_safe
+def openapi_document(request: HttpRequest) -> JsonResponse:
+    """The API's OpenAPI 3.1 description."""
+    return JsonResponse(openapi.schema())
+
+
+def _type_of(schema: dict[str, Any]) -> str:
+    if "enum" in schema:
+        return " | ".join(str(v) for v in schema["enum"])
+    if schema.get("type") == "array":
+        return f"{_type_of(schema['items'])} (repeatable)"
+    return str(schema.get("type", ""))
+
+
+@require_safe
+def docs(request: HttpRequest) -> HttpResponse:
+    """The API described for people, from the same document."""
+    document = openapi.schema()
+    endpoints = []
+    for path, operations in document["paths"].items():
+        operation = operations["get"]
+        endpoints.append(
+            {
+                "path": path,
+                "summary": operation["summary"],
+                "description": operation.get("description", ""),
+                "parameters": [
+                    {**p, "type": _type_of(p["schema"]), "description": p.get("description", "")}
+                    for p in operation["parameters"]
+                ],
+                "responses": [(c, r["description"]) for c, r in operation["responses"].items()],
+            }
+        )
+    context = {
+        "info": document["info"],
+        "version": document["openapi"],
+        "endpoints": endpoints,
+    }
+    return render(request, "search/api_docs.html", context)

@@ -191,7 +191,8 @@ def hit_json(hit: Hit) -> dict[str, Any]:
         "section": hit.section,
         "priority": hit.priority,
         "maintainer": hit.maintainer,
-        "popularity": hit.popularity,
+        "reverse_dependencies": hit.popularity,
+        "popularity": hit.popularity,  # the old name (deprecated in the OpenAPI document)
         "installed_size_kb": hit.installed_size_kb,
         "tags": hit.tags,
         "score": hit.score,
