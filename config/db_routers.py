@@ -91,6 +91,13 @@ def replica_reads(*, active: bool = True) -> Iterator[ReadScope]:
         _scope.reset(token)
 
 
+def read_from_replica() -> bool:
+    """Whether this request's reads so far went to the replica (a view that finds nothing
+    there raises Http404, and the middleware asks the primary again)."""
+    scope = _scope.get()
+    return scope is not None and scope.active and scope.used_replica
+
+
 def _replica_reachable() -> bool:
     """Connect to the replica if need be (once per scope); False if it cannot be reached."""
     if replica_breaker.open:

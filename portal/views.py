@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-from django.http import HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_safe
 
-from portal.models import Dependency, DependencyKind, Package
+from config.db_routers import read_from_replica
+from portal.models import Dependency, DependencyKind, Package, TagFacet
 from search import service
 
 
@@ -154,12 +156,42 @@ def search_page(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+@dataclass
+class TagView:
+    facet: str
+    value: str
+    label: str
+    facet_label: str
+
+    def __str__(self) -> str:
+        return f"{self.facet}::{self.value}"
+
+
+def _back_to_search(request: HttpRequest) -> str:
+    """The search the visitor came from (this site's search page, as the browser's Referer
+    says), or the empty search page."""
+    home = reverse("portal:search")
+    referer = urlsplit(request.headers.get("Referer", ""))
+    if referer.netloc == request.get_host() and referer.path == home:
+        return f"{home}?{referer.query}" if referer.query else home
+    return home
+
+
 @require_safe
 def package_detail(request: HttpRequest, name: str) -> HttpResponse:
-    package = get_object_or_404(
-        Package.objects.select_related("section", "maintainer").prefetch_related("tags"),
-        name=name,
+    package = (
+        Package.objects.select_related("section", "maintainer")
+        .prefetch_related("tags")
+        .filter(name=name)
+        .first()
     )
+    if package is None:
+        if read_from_replica():
+            raise Http404(name)  # the replica may lag: ReplicaReadsMiddleware asks the primary
+        # A page of our own even with DEBUG on (make run), with a way forward.
+        search_url = f"{reverse('portal:search')}?{urlencode({'q': name[:200]})}"
+        context = {"name": name[:200], "search_url": search_url}
+        return render(request, "404.html", context, status=404)
     deps = list(
         Dependency.objects.filter(package=package)
         .select_related("target")
@@ -170,11 +202,20 @@ def package_detail(request: HttpRequest, name: str) -> HttpResponse:
         .select_related("package")
         .order_by("package__name")
     )
+    facet_labels = dict(TagFacet.objects.values_list("name", "label"))
+    tags = [
+        TagView(t.facet, t.value, t.label, facet_labels.get(t.facet, t.facet))
+        for t in package.tags.all()
+        if t.facet != "special"
+    ]
     return render(
         request,
         "portal/package.html",
         {
             "package": package,
+            "tags": tags,
+            "source_name": package.source or package.name,
+            "back_url": _back_to_search(request),
             "depends": [d for d in deps if d.kind == DependencyKind.DEPENDS],
             "recommends": [d for d in deps if d.kind == DependencyKind.RECOMMENDS],
             "dependents": dependents[:300],

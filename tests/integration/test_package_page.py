@@ -1,0 +1,59 @@
+"""The package page (issue #14): how to install it, where it lives at Debian, its tags in
+words, the way back to the search the visitor came from, and real error pages."""
+
+from __future__ import annotations
+
+import pytest
+from django.template.loader import render_to_string
+
+from portal.models import Tag, TagFacet
+from tests.helpers import make_package
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+
+@pytest.fixture
+def gimp():
+    TagFacet.objects.update_or_create(name="use", defaults={"label": "Purpose"})
+    editing, _ = Tag.objects.update_or_create(
+        facet="use", value="editing", defaults={"label": "Editing"}
+    )
+    untagged, _ = Tag.objects.get_or_create(facet="special", value="not-yet-tagged")
+    package = make_package("gimp-pp", source="gimp", summary="GNU Image Manipulation Program")
+    package.tags.add(editing, untagged)
+    return package
+
+
+def test_install_line_debian_links_and_tags_in_words(client, gimp):
+    html = client.get("/packages/gimp-pp/").content.decode()
+    assert '<code id="apt-line">sudo apt install gimp-pp</code>' in html
+    assert 'data-copy-from="apt-line" hidden' in html  # shown by the script, with a clipboard
+    assert 'href="https://tracker.debian.org/pkg/gimp"' in html  # the source package
+    assert 'href="https://bugs.debian.org/gimp-pp"' in html
+    assert 'href="https://sources.debian.org/src/gimp/"' in html
+    assert ">Purpose: Editing</a>" in html and 'title="use::editing"' in html
+    assert "not-yet-tagged" not in html  # a placeholder, not a property
+
+
+def test_back_returns_to_the_search_the_visitor_came_from(client, gimp):
+    came_from = "http://testserver/?q=image+editor&section=graphics&page=2"
+    page = client.get("/packages/gimp-pp/", HTTP_REFERER=came_from)
+    assert page.context["back_url"] == "/?q=image+editor&section=graphics&page=2"
+    # Another site, or another page of this one: the empty search page.
+    for referer in ("https://elsewhere.example/?q=x", "http://testserver/admin/?q=x", ""):
+        page = client.get("/packages/gimp-pp/", HTTP_REFERER=referer)
+        assert page.context["back_url"] == "/"
+
+
+def test_an_unknown_package_is_a_real_404_page_even_in_debug(client, settings):
+    settings.DEBUG = True  # as under make run
+    page = client.get("/packages/no-such-thing/")
+    assert page.status_code == 404
+    html = page.content.decode()
+    assert "There is no package called <strong>no-such-thing</strong>" in html
+    assert 'href="/?q=no-such-thing"' in html
+
+
+def test_a_500_page_exists_and_needs_nothing_to_render():
+    html = render_to_string("500.html")
+    assert "Something went wrong on our side" in html and 'href="/"' in html
