@@ -108,6 +108,8 @@ class SearchResult:
     next_cursor: str | None = None
     max_window: int = 1000
     selected: list[Selected] = field(default_factory=list)
+    # "exact"; "fuzzy" when typos were forgiven; "relaxed" when not every word is matched
+    mode: str = "exact"
 
     @property
     def pages(self) -> int:

@@ -280,6 +280,7 @@ def _result(
         suggestion=summary.suggestion if first_page else None,
         max_window=MAX_RESULT_WINDOW,
         selected=_selected(work),
+        mode=summary.mode,
     )
     if len(raw_hits) == params.page_size and raw_hits and "sort" in raw_hits[-1]:
         result.next_cursor = encode_cursor(raw_hits[-1]["sort"])

@@ -142,13 +142,14 @@ def test_search_facets_chips_sort_and_paging(catalog, page, shot):
 
     suggest = SuggestTraffic(page)
 
-    # ---- search (the form sends its sort box along: URLs made by the page name the sort)
-    searched = {"q": [catalog.word], "sort": ["relevance"]}
+    # ---- search (URLs leave out the defaults: sort=relevance, page 1)
+    searched = {"q": [catalog.word]}
     with swapped(page):
         page.locator("#q").fill(catalog.word)
         page.locator("#q").press("Enter")
     assert query_of(page) == searched
     expect(page.locator(".summary")).to_contain_text(f"25 packages for “{catalog.word}”")
+    expect(page).to_have_title(f"{catalog.word} — Debian package search")
     assert total(page) == len(viewers) == 25
     names = hit_names(page)
     assert len(names) == PAGE_SIZE
@@ -178,6 +179,8 @@ def test_search_facets_chips_sort_and_paging(catalog, page, shot):
     # ---- tick a facet: results and the other facets' counts follow
     with swapped(page):
         checkbox(page, "section", "graphics").click()
+    # The focus stays on the box just ticked (in the new results region).
+    expect(checkbox(page, "section", "graphics")).to_be_focused()
     assert query_of(page) == {**searched, "section": ["graphics"]}
     assert total(page) == len(graphics) == 12
     assert set(hit_sections(page)) == {"graphics"}
@@ -248,6 +251,9 @@ def test_search_facets_chips_sort_and_paging(catalog, page, shot):
     expect(pages.locator("[aria-current=page]")).to_have_text("1")
     with swapped(page):
         pages.get_by_role("link", name="2", exact=True).click()
+    # Paging moves the focus (and the view) to the results summary, not the page's end.
+    expect(page.locator(".summary")).to_be_focused()
+    assert page.evaluate("document.querySelector('.summary').getBoundingClientRect().top") < 200
     assert query_of(page) == {"q": [catalog.word], "sort": ["name"], "page": ["2"]}
     assert total(page) == 25
     assert hit_names(page) == alphabetical[PAGE_SIZE:]
@@ -289,9 +295,9 @@ def test_autocomplete_with_the_keyboard(catalog, page, shot):
     from playwright.sync_api import expect
 
     page.goto("/")
-    box = page.get_by_role("searchbox", name="Search packages")
+    box = page.get_by_role("combobox", name="Search packages")
     listbox = page.get_by_role("listbox")
-    combo = page.locator(".searchbox[role=combobox]")
+    combo = page.get_by_role("combobox", name="Search packages")  # ARIA 1.2: the input
     expect(box).to_be_focused()
     expect(listbox).to_be_hidden()
     expect(combo).to_have_attribute("aria-expanded", "false")
@@ -332,16 +338,34 @@ def test_autocomplete_with_the_keyboard(catalog, page, shot):
     chosen = suggested[1]
     shot(page, "suggestion-selected")
 
-    # Enter takes the selected suggestion and shows its results.
+    # Escape closes the list and keeps what was typed (a search box would empty itself).
+    box.press("Escape")
+    expect(listbox).to_be_hidden()
+    expect(box).to_have_value("quok")
+
+    # Enter on a package suggestion opens that package.
+    box.press("ArrowDown")
+    with page.expect_response(lambda r: "/api/suggest?q=quok" in r.url):
+        box.press("Backspace")
+        box.press("k")
+    box.press("ArrowDown")
+    box.press("ArrowDown")
+    expect(options.nth(1)).to_have_attribute("aria-selected", "true")
+    box.press("Enter")
+    page.wait_for_url(f"**/packages/{chosen}/")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(chosen)
+    shot(page, "suggestion-opened")
+
+    # A search for it (the form, not a suggestion): the URL carries no defaults.
+    page.goto("/")
+    box.fill(chosen)
     with swapped(page):
         box.press("Enter")
-    expect(box).to_be_focused()
     expect(listbox).to_be_hidden()
     expect(combo).to_have_attribute("aria-expanded", "false")
-    expect(box).not_to_have_attribute("aria-activedescendant", re.compile(".*"))
-    expect(box).to_have_value(chosen)
-    assert query_of(page) == {"q": [chosen], "sort": ["relevance"]}
+    assert query_of(page) == {"q": [chosen]}
     assert hit_names(page)[0] == chosen  # the exact name comes first
+    assert page.title() == f"{chosen} — Debian package search"
     shot(page, "suggestion-chosen")
 
     # Escape closes the list without searching.
@@ -351,7 +375,8 @@ def test_autocomplete_with_the_keyboard(catalog, page, shot):
     expect(options.first).to_have_attribute("data-name", "xkb-viewer")
     box.press("Escape")
     expect(listbox).to_be_hidden()
-    assert query_of(page) == {"q": [chosen], "sort": ["relevance"]}
+    expect(box).to_have_value("xk")
+    assert query_of(page) == {"q": [chosen]}
 
     # A hit opens the package page (a plain navigation), which links back to filtered search.
     page.locator(".hit h2 a", has_text=chosen).first.click()
@@ -460,5 +485,57 @@ def test_shared_link_and_browsing_without_javascript(
         plain.get_by_role("link", name="Next →").click()
         plain.wait_for_url(re.compile(r"page=2"))
         assert len(hit_names(plain)) == 25 - PAGE_SIZE
+    finally:
+        context.close()
+
+
+def test_phone_filters_drawer_and_did_you_mean(catalog, browser, live_server, shot):
+    """On a phone the filters are a drawer above the results, with touch-sized targets; a
+    filter ticked there updates the results and keeps the drawer open. "Did you mean" puts
+    the corrected words in the box."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": 390, "height": 844}, locale="en-US"
+    )
+    try:
+        page = context.new_page()
+        page.goto(f"/?q={catalog.word}")
+        button = page.locator(".filters-button")
+        expect(button).to_be_visible()
+        expect(button).to_have_text("Filters")
+        assert button.bounding_box()["y"] < page.locator(".hits").bounding_box()["y"]
+        expect(page.locator("#facets")).to_be_hidden()
+        button.click()
+        expect(page.locator("#facets")).to_be_visible()
+        box = checkbox(page, "section", "graphics")
+        size = box.bounding_box()
+        assert size["width"] >= 24 and size["height"] >= 24
+        row = page.locator('.facet-value[data-facet="section"][data-value="graphics"] label')
+        assert row.bounding_box()["height"] >= 44
+        shot(page, "phone-drawer")
+        with swapped(page):
+            box.click()
+        expect(page.locator("#facets")).to_be_visible()  # still open, with the new counts
+        expect(page.locator(".drawer-close")).to_have_text("Show 12 results")
+        page.locator(".drawer-close").click()
+        expect(page.locator("#facets")).to_be_hidden()
+        expect(button).to_have_text("Filters (1)")
+        assert total(page) == 12
+
+        # Typos forgiven are said so.
+        page.goto("/?q=veiwer")
+        expect(page.locator(".approximate")).to_contain_text(
+            "Including approximate matches for “veiwer”"
+        )
+        # "Did you mean" (a wrong first letter, which typo tolerance does not forgive): the
+        # corrected query replaces the misspelling in the box.
+        page.goto("/?q=biewer")
+        suggestion = page.locator(".did-you-mean a")
+        expect(suggestion).to_have_text("viewer")
+        with swapped(page):
+            suggestion.click()
+        expect(page.locator("#q")).to_have_value("viewer")
+        assert query_of(page) == {"q": ["viewer"]}
     finally:
         context.close()

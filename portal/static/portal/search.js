@@ -6,16 +6,34 @@
   const input = document.getElementById("q");
   const region = document.getElementById("results-region");
   const list = document.getElementById("suggestions");
-  const combo = input && input.closest("[role=combobox]");
+  const status = document.getElementById("loading-status");
+  const combo = input;  // ARIA 1.2: the input itself is the combobox
+  const TITLE = "Debian package search";
   if (!form || !input || !region || !list) return;
 
   // ---- instant results ------------------------------------------------------------------
   let pending = null;
+  // What had the focus inside the results region, so the same control has it after the
+  // region is replaced (a ticked box, the sort menu); anything else (a page link, a chip)
+  // sends the focus to the results summary, which announces the new count.
+  function focusKey() {
+    const el = document.activeElement;
+    if (!el || !region.contains(el)) return null;
+    if (el.matches("input[type=checkbox]")) return `input[type=checkbox][name="${CSS.escape(el.name)}"][value="${CSS.escape(el.value)}"]`;
+    if (el.matches("select[name=sort]")) return "select[name=sort]";
+    if (el.matches("[data-facet-search]")) return `[data-facet-search="${CSS.escape(el.dataset.facetSearch)}"]`;
+    return ".summary";
+  }
   function load(url, push) {
     if (pending) pending.abort();
     pending = new AbortController();
+    const key = focusKey();
+    const toggle = document.getElementById("filters-open");
+    const drawerOpen = toggle && toggle.checked;
     const partial = url + (url.includes("?") ? "&" : "?") + "partial=1";
     region.classList.add("loading");
+    region.setAttribute("aria-busy", "true");
+    if (status) status.textContent = "Loading results…";
     fetch(partial, { signal: pending.signal, headers: { "X-Requested-With": "fetch" } })
       .then((r) => {
         // A 5xx answer is a whole error page (search unavailable), not a results region:
@@ -25,16 +43,38 @@
       })
       .then((html) => {
         region.innerHTML = html;
+        const newToggle = document.getElementById("filters-open");
+        if (newToggle && drawerOpen) newToggle.checked = true;  // keep the phone's drawer open
         region.classList.remove("loading");
+        region.setAttribute("aria-busy", "false");
+        if (status) status.textContent = "";
         if (push) history.pushState({}, "", url);
+        // The box says what was searched ("did you mean" and shared links change it).
+        const q = new URL(url, location.href).searchParams.get("q") || "";
+        if (document.activeElement !== input) input.value = q;
+        document.title = (q ? q + " — " : "") + TITLE;
         bindFacetSearch();
+        restoreFocus(key);
       })
       .catch((err) => { if (err.name !== "AbortError") window.location.assign(url); });
+  }
+  function restoreFocus(key) {
+    if (!key) return;
+    let target = region.querySelector(key);
+    if (!target || key === ".summary") {
+      target = region.querySelector(".summary") || region.querySelector(".notice, .zero h2");
+      if (!target) return;
+      target.setAttribute("tabindex", "-1");
+      target.scrollIntoView({ block: "start" });
+    }
+    target.focus({ preventScroll: key !== ".summary" });
   }
   function formUrl() {
     const params = new URLSearchParams(new FormData(form));
     for (const [k, v] of [...params.entries()]) if (v === "") params.delete(k);
     params.delete("page");
+    if (params.get("sort") === "relevance") params.delete("sort");  // the default
+    if (params.get("page_size") === "20") params.delete("page_size");
     const qs = params.toString();
     return form.action.split("?")[0] + (qs ? "?" + qs : "");
   }
@@ -125,9 +165,10 @@
     if (i >= 0) input.setAttribute("aria-activedescendant", items[i].id);
   }
   function choose(i) {
-    input.value = items[i].dataset.name;
+    // A package suggestion opens the package.
+    const name = items[i].dataset.name;
     hide();
-    load(formUrl(), true);
+    window.location.assign("/packages/" + encodeURIComponent(name) + "/");
   }
   input.addEventListener("input", () => {
     clearTimeout(timer);
@@ -142,11 +183,13 @@
     }, 120);
   });
   input.addEventListener("keydown", (e) => {
+    // Escape only closes the suggestions: a search box's own Escape would empty the query
+    // while the results of it stay on the page.
+    if (e.key === "Escape") { e.preventDefault(); hide(); return; }
     if (list.hidden) return;
     if (e.key === "ArrowDown") { e.preventDefault(); highlight((active + 1) % items.length); }
     else if (e.key === "ArrowUp") { e.preventDefault(); highlight((active - 1 + items.length) % items.length); }
     else if (e.key === "Enter" && active >= 0) { e.preventDefault(); choose(active); }
-    else if (e.key === "Escape") { hide(); }
   });
   input.addEventListener("blur", () => setTimeout(hide, 100));
 })();
