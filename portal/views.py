@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from config.db_routers import read_from_replica
+from config.http_cache import cacheable
 from portal.models import Dependency, DependencyKind, Package, TagFacet
 from search import service
 
@@ -115,6 +116,7 @@ def _parse_paging_leniently(
 
 
 @require_safe
+@cacheable(service.validator, service.request_scope)
 def search_page(request: HttpRequest) -> HttpResponse:
     service.read_your_writes(request)
     query = request.GET
@@ -167,17 +169,18 @@ class TagView:
         return f"{self.facet}::{self.value}"
 
 
-def _back_to_search(request: HttpRequest) -> str:
-    """The search the visitor came from (this site's search page, as the browser's Referer
-    says), or the empty search page."""
-    home = reverse("portal:search")
-    referer = urlsplit(request.headers.get("Referer", ""))
-    if referer.netloc == request.get_host() and referer.path == home:
-        return f"{home}?{referer.query}" if referer.query else home
-    return home
+def _package_validator(request: HttpRequest, name: str) -> str | None:
+    """A package page's ETag: its row version (every change of the row, its tags or its
+    dependencies moves it on; reverse-dependency counts too, through the triggers)."""
+    version = Package.objects.filter(name=name).values_list("row_version", flat=True).first()
+    return None if version is None else f"package-{PACKAGE_PAGE_VERSION}-{version}"
+
+
+PACKAGE_PAGE_VERSION = 1  # bump when the package page's template changes what it shows
 
 
 @require_safe
+@cacheable(_package_validator)
 def package_detail(request: HttpRequest, name: str) -> HttpResponse:
     package = (
         Package.objects.select_related("section", "maintainer")
@@ -215,7 +218,6 @@ def package_detail(request: HttpRequest, name: str) -> HttpResponse:
             "package": package,
             "tags": tags,
             "source_name": package.source or package.name,
-            "back_url": _back_to_search(request),
             "depends": [d for d in deps if d.kind == DependencyKind.DEPENDS],
             "recommends": [d for d in deps if d.kind == DependencyKind.RECOMMENDS],
             "dependents": dependents[:300],

@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
+from config.http_cache import cacheable
 from search import openapi, results, service
 from search.params import clean_text
 from search.ratelimit import rate_limited
@@ -75,6 +76,7 @@ def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
 
 @require_safe
 @rate_limited
+@cacheable(service.validator, service.request_scope)
 def search(request: HttpRequest) -> JsonResponse:
     try:
         parsed = service.parse(request.GET, allow_cursor=True)
@@ -89,6 +91,7 @@ def search(request: HttpRequest) -> JsonResponse:
 
 @require_safe
 @rate_limited
+@cacheable(service.validator, service.request_scope)
 def suggest(request: HttpRequest) -> JsonResponse:
     prefix = clean_text(request.GET.get("q", ""))
     if len(prefix) > SUGGEST_MAX:
@@ -104,6 +107,7 @@ def suggest(request: HttpRequest) -> JsonResponse:
 
 @require_safe
 @rate_limited
+@cacheable(service.validator, service.request_scope)
 def facet_values(request: HttpRequest, facet: str) -> JsonResponse:
     query = request.GET.copy()
     contains = clean_text(query.pop("contains", [""])[0])[:50]

@@ -40,6 +40,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import redis
 from django.conf import settings
@@ -107,12 +108,33 @@ def failed_write_grace() -> float:
     return float(getattr(settings, "SEARCH_FAILED_WRITE_GRACE", 60.0))
 
 
+# Inside one_snapshot(): the request's snapshot, once taken (a list: empty until then).
+_request_snapshot: ContextVar[list[int | None] | None] = ContextVar("snapshot", default=None)
+
+
+@contextmanager
+def one_snapshot() -> Iterator[None]:
+    """Within the block, :func:`snapshot` asks Redis once and then gives the same answer:
+    a web request's HTTP validator and its cache lookup share one round trip."""
+    token = _request_snapshot.set([])
+    try:
+        yield
+    finally:
+        _request_snapshot.reset(token)
+
+
 def snapshot() -> int | None:
     """The generation to key cached entries with, or None when the cache must not be used
     (an index write is in progress: it may already be visible). Raises when Redis fails."""
+    taken = _request_snapshot.get()
+    if taken:
+        return taken[0]
     script, _ = _scripts.get()
     generation, writers = script(keys=_keys(), args=[time.time(), _fresh_generation()])
-    return None if writers else int(generation)
+    value = None if writers else int(generation)
+    if taken is not None:
+        taken.append(value)
+    return value
 
 
 def current_generation() -> int | None:

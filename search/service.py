@@ -40,7 +40,7 @@ from elasticsearch import (
     ConnectionError as ESConnectionError,
 )
 
-from search import analytics, cache, curation, meaning, query, ratelimit
+from search import analytics, cache, curation, freshness, meaning, query, ratelimit, stores
 from search.facets import FacetKind, RangeFacet, registry
 from search.indices import client, indices_behind, read_alias
 from search.params import (
@@ -81,8 +81,10 @@ __all__ = [
     "parse",
     "read_your_writes",
     "remember_saved",
+    "request_scope",
     "search",
     "suggest",
+    "validator",
     "versions_visible",
 ]
 
@@ -452,6 +454,34 @@ def _search_mode(work: Plan) -> str:
         ), None
 
     return _fallbacks(work.params.q, count)[0]
+
+
+# -- HTTP validators -------------------------------------------------------------------------
+
+# Part of every search answer's validator: bump when what a page or API answer shows changes
+# for the same results (a template, a JSON field), so shared caches do not keep old shapes.
+ANSWER_VERSION = 1
+
+
+# Around a web request's validator and search: one generation snapshot for both.
+request_scope = freshness.one_snapshot
+
+
+def validator(request: Any, *args: Any, **kwargs: Any) -> str | None:
+    """The ETag of a search answer (page, fragment or API) for ``request``: the live index,
+    its generation and the request's path and parameters, normalised. None when none can
+    be given: an index write is in progress (what it wrote may already be visible) or the
+    index or Redis cannot be reached. An edit, once searchable, moves the generation on,
+    and with it every validator."""
+    try:
+        generation = freshness.snapshot()
+        index = live_index()
+    except (SearchUnavailable, *stores.REDIS_ERRORS):
+        return None
+    if generation is None:
+        return None
+    parameters = sorted((k, sorted(v)) for k, v in request.GET.lists())
+    return cache.digest("answer", ANSWER_VERSION, index, generation, request.path, parameters)
 
 
 # -- analytics and editors ------------------------------------------------------------------

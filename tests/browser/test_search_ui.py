@@ -523,6 +523,14 @@ def test_phone_filters_drawer_and_did_you_mean(catalog, browser, live_server, sh
         expect(button).to_have_text("Filters (1)")
         assert total(page) == 12
 
+        # A package page's "← Search" returns to the search the visitor came from.
+        page.goto(f"/?q={catalog.word}&section=graphics")
+        page.locator(".hit h2 a").first.click()
+        page.wait_for_url("**/packages/**")
+        page.get_by_role("link", name="← Search").click()
+        page.wait_for_url(re.compile(r"/\?q=viewer&section=graphics$"))
+        assert total(page) == 12
+
         # Typos forgiven are said so.
         page.goto("/?q=veiwer")
         expect(page.locator(".approximate")).to_contain_text(

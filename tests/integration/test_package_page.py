@@ -35,16 +35,6 @@ def test_install_line_debian_links_and_tags_in_words(client, gimp):
     assert "not-yet-tagged" not in html  # a placeholder, not a property
 
 
-def test_back_returns_to_the_search_the_visitor_came_from(client, gimp):
-    came_from = "http://testserver/?q=image+editor&section=graphics&page=2"
-    page = client.get("/packages/gimp-pp/", HTTP_REFERER=came_from)
-    assert page.context["back_url"] == "/?q=image+editor&section=graphics&page=2"
-    # Another site, or another page of this one: the empty search page.
-    for referer in ("https://elsewhere.example/?q=x", "http://testserver/admin/?q=x", ""):
-        page = client.get("/packages/gimp-pp/", HTTP_REFERER=referer)
-        assert page.context["back_url"] == "/"
-
-
 def test_an_unknown_package_is_a_real_404_page_even_in_debug(client, settings):
     settings.DEBUG = True  # as under make run
     page = client.get("/packages/no-such-thing/")

@@ -316,7 +316,9 @@ def test_a_repeated_search_is_answered_from_redis_alone(client, catalog, monkeyp
     body = api(client, q="vim")[1]
     assert body["facets_cached"] and body["hits_cached"] and body["took_ms"] == 0
     assert names(body)[:2] == ["vim", "vim-gtk3"]
-    assert len(snapshots) == 1 and engine == []  # the generation, then counts and page
+    # The generation (asked by the HTTP validator and the cache lookup: one Redis round trip
+    # for both, test_one_snapshot_per_request), then counts and page; no engine.
+    assert len(snapshots) == 2 and engine == []
     # Another page of the same search: counts from the cache, hits from the engine once.
     second = api(client, q="vim", page=2, page_size=1)[1]
     assert second["facets_cached"] and not second["hits_cached"] and len(engine) == 1
@@ -605,3 +607,12 @@ def test_paging_links_reach_the_first_and_last_pages(client, catalog):
     assert [link.number for link in context["page_links"]] == list(range(7, 14))
     first = client.get("/", {"q": "frobnicator", "page_size": 1, "sort": "name"}).context
     assert first["first_url"] is None and first["prev_url"] is None
+
+
+def test_one_snapshot_per_request(search_index):
+    outside = freshness.snapshot()
+    with freshness.one_snapshot():
+        first = freshness.snapshot()
+        freshness.bump_generation()  # a write lands meanwhile: this request keeps its view
+        assert freshness.snapshot() == first
+    assert freshness.snapshot() > first >= outside

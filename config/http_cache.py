@@ -1,0 +1,70 @@
+"""HTTP validators and ``Cache-Control`` for anonymous reads, so a shared cache (Varnish, a
+CDN, the balancer) can keep an answer briefly and revalidate it cheaply.
+
+A view decorated with :func:`cacheable` gives anonymous ``GET``/``HEAD`` requests an
+``ETag`` worked out *before* the view runs, from what determines the answer (for a search:
+the live index, its generation and the normalised request, ``search.service.validator``;
+for a package page: the row version). A request whose ``If-None-Match`` matches gets a 304
+without the view running (no search, no rendering). Successful answers say
+``Cache-Control: public, max-age=0, s-maxage=SHARED_MAX_AGE``: browsers revalidate every
+time (a 304 costs one Redis round trip), shared caches may answer for a few seconds.
+
+Logged-in users (editors, who read their own writes) never get a shared-cacheable answer:
+``private, no-cache`` and no validator. Neither does an answer without a validator (an index
+write in progress, Redis unreachable) nor an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from functools import wraps
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.views.decorators.http import condition
+
+SHARED_MAX_AGE = 10  # seconds a shared cache may answer without asking
+SAFE = ("GET", "HEAD")
+
+Validator = Callable[..., str | None]
+
+
+def cacheable(
+    validator: Validator,
+    scope: Callable[[], AbstractContextManager[Any]] = nullcontext,
+) -> Callable[[Callable[..., HttpResponse]], Any]:
+    """Conditional GET with ``validator(request, *args, **kwargs)`` (an ETag value without
+    quotes, or None for no validator) for anonymous reads; see the module docstring.
+    ``scope()`` is entered around the validator and the view (state they may share)."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        def etag(request: HttpRequest, *args: Any, **kwargs: Any) -> str | None:
+            if request.user.is_authenticated:
+                return None
+            return validator(request, *args, **kwargs)
+
+        conditional = condition(etag_func=etag)(view)
+
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in SAFE:
+                return view(request, *args, **kwargs)
+            with scope():
+                response = conditional(request, *args, **kwargs)
+            patch_vary_headers(response, ["Cookie"])
+            shared = (
+                not request.user.is_authenticated
+                and response.status_code in (200, 304)
+                and response.has_header("ETag")
+            )
+            if shared:
+                patch_cache_control(response, public=True, max_age=0, s_maxage=SHARED_MAX_AGE)
+            else:
+                patch_cache_control(response, private=True, no_cache=True)
+            return response
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,79 @@
+"""HTTP validators for anonymous reads (issue #15): an ETag from what determines the answer,
+a 304 without running the search, Cache-Control a shared cache may use, never for
+logged-in users, and a new validator once an edit is searchable."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from indexing import writer
+from search import service
+from tests.helpers import make_package
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+SEARCHES = ["/?q=cachetest", "/?q=cachetest&partial=1", "/api/search?q=cachetest"]
+
+
+@pytest.fixture
+def indexed(search_index):
+    package = make_package("cachetest-tool", summary="a cachetest package")
+    writer.process_outbox()
+    return package
+
+
+@pytest.mark.parametrize("url", SEARCHES)
+def test_a_revalidated_search_is_a_304_without_searching(client, indexed, url, monkeypatch):
+    first = client.get(url)
+    assert first.status_code == 200
+    etag = first["ETag"]
+    cache_control = {part.strip() for part in first["Cache-Control"].split(",")}
+    assert {"public", "max-age=0", "s-maxage=10"} <= cache_control
+    assert "Cookie" in first["Vary"]
+    monkeypatch.setattr(service, "search", lambda *a, **k: pytest.fail("searched for a 304"))
+    again = client.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304 and again["ETag"] == etag
+    assert not again.content
+
+
+def test_the_validator_follows_the_request_and_the_index(client, indexed):
+    plain = client.get("/api/search?q=cachetest")["ETag"]
+    assert client.get("/api/search?q=cachetest")["ETag"] == plain  # stable
+    assert client.get("/api/search?q=cachetest&sort=name")["ETag"] != plain
+    assert client.get("/?q=cachetest")["ETag"] != plain  # the page is another answer
+    # An edit, once searchable, moves the generation on: a new validator, a full answer.
+    make_package("cachetest-other", summary="another cachetest package")
+    writer.process_outbox()
+    after = client.get("/api/search?q=cachetest", HTTP_IF_NONE_MATCH=plain)
+    assert after.status_code == 200 and after["ETag"] != plain
+    assert after.json()["total"] == 2
+
+
+def test_logged_in_users_never_get_a_shared_cacheable_answer(client, indexed):
+    editor = get_user_model().objects.create_user("cache-editor", password="pw", is_staff=True)
+    client.force_login(editor)
+    for url in [*SEARCHES, "/packages/cachetest-tool/"]:
+        response = client.get(url)
+        assert response.status_code == 200
+        parts = {p.strip() for p in response["Cache-Control"].split(",")}
+        assert {"private", "no-cache"} <= parts and "public" not in parts, url
+
+
+def test_errors_are_not_shared_cacheable(client, indexed):
+    response = client.get("/api/search?page=0")
+    assert response.status_code == 400
+    assert "public" not in response["Cache-Control"]
+    assert "private" in response["Cache-Control"]
+
+
+def test_a_package_page_revalidates_on_its_row_version(client, indexed):
+    first = client.get("/packages/cachetest-tool/")
+    etag = first["ETag"]
+    assert first.status_code == 200 and "public" in first["Cache-Control"]
+    assert client.get("/packages/cachetest-tool/", HTTP_IF_NONE_MATCH=etag).status_code == 304
+    indexed.summary = "a changed cachetest package"
+    indexed.save()
+    changed = client.get("/packages/cachetest-tool/", HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200 and changed["ETag"] != etag
+    assert b"a changed cachetest package" in changed.content
