@@ -20,13 +20,14 @@ tests give a registry a fixed list instead of the database.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from django.db.models import Count
 
 from portal.models import Tag
+from portal.models import TagFacet as TagFacetModel
 from search.results import FacetValue
 from search.stores import Memo
 
@@ -105,21 +106,34 @@ class TermsFacet:
         return case_insensitive_regex(contains) if contains else ".*"
 
 
+# Placeholder values of the tag data ("role::TODO", "devel::lang:TODO"): not properties of
+# a package, never offered as a filter (a selected one stays listed, as any selected value).
+PLACEHOLDER_VALUE = re.compile(r"(^|:)TODO$")
+
+
 @dataclass(frozen=True)
 class TagFacet(TermsFacet):
-    """One debtags facet, stored in the ``tags`` field as ``facet::value``."""
+    """One debtags facet, stored in the ``tags`` field as ``facet::value``; ``labels``: the
+    vocabulary's words for its values ("x11" -> "X Window System")."""
 
+    labels: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
     shares_tags_aggregation: ClassVar[bool] = True
 
     @classmethod
-    def named(cls, facet: str) -> TagFacet:
+    def named(
+        cls, facet: str, label: str | None = None, labels: Mapping[str, str] | None = None
+    ) -> TagFacet:
         return cls(
             name=f"{TAG_PREFIX}{facet}",
-            label=facet.replace("-", " ").capitalize(),
+            label=label or facet.replace("-", " ").capitalize(),
             field=TAGS_FIELD,
             size=8,
             searchable=True,
+            labels=labels or {},
         )
+
+    def label_of(self, value: str) -> str:
+        return self.labels.get(value) or value
 
     @property
     def tag_facet(self) -> str:
@@ -136,7 +150,11 @@ class TagFacet(TermsFacet):
         return {"selected": self._selected_aggregation(selected)} if selected else {}
 
     def buckets(self, group: dict[str, Any]) -> list[dict[str, Any]]:
-        mine = list(tag_buckets(group).get(self.tag_facet, ()))
+        mine = [
+            b
+            for b in tag_buckets(group).get(self.tag_facet, ())
+            if not PLACEHOLDER_VALUE.search(self.value_of(b["key"]))
+        ]
         mine.sort(key=lambda b: (-b["doc_count"], b["key"]))
         return mine[: self.size]
 
@@ -264,8 +282,13 @@ FIXED: dict[str, FacetKind] = {
 class FacetRegistry:
     """Every facet: the fixed ones and a tag facet per debtags facet of the catalog."""
 
-    def __init__(self, tag_facets: Callable[[], list[str]]) -> None:
+    def __init__(
+        self,
+        tag_facets: Callable[[], list[str]],
+        vocabulary: Callable[[], Vocabulary] | None = None,
+    ) -> None:
         self._tag_facets = tag_facets
+        self._vocabulary = vocabulary
 
     def tag_facets(self) -> list[str]:
         """Debtags facet names, the most used first."""
@@ -275,8 +298,12 @@ class FacetRegistry:
         """The facet of a parameter name, or None if there is no such facet."""
         if name in FIXED:
             return FIXED[name]
-        if name.startswith(TAG_PREFIX) and name[len(TAG_PREFIX) :] in self.tag_facets():
-            return TagFacet.named(name[len(TAG_PREFIX) :])
+        facet = name[len(TAG_PREFIX) :]
+        if name.startswith(TAG_PREFIX) and facet in self.tag_facets():
+            if self._vocabulary is None:
+                return TagFacet.named(facet)
+            words = self._vocabulary()
+            return TagFacet.named(facet, words.facets.get(facet), words.values.get(facet))
         return None
 
     def sidebar(self, selected: Iterable[str]) -> list[FacetKind]:
@@ -305,6 +332,25 @@ def _catalog_tag_facets() -> list[str]:
 _tag_facet_names = Memo(_catalog_tag_facets, ttl=TAG_FACET_TTL)
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """Human words for tag facets ("use" -> "Purpose") and their values, by facet."""
+
+    facets: Mapping[str, str]
+    values: Mapping[str, Mapping[str, str]]
+
+
+def _catalog_vocabulary() -> Vocabulary:
+    values: dict[str, dict[str, str]] = {}
+    for facet, value, label in Tag.objects.exclude(label="").values_list("facet", "value", "label"):
+        values.setdefault(facet, {})[value] = label
+    facets = dict(TagFacetModel.objects.values_list("name", "label"))
+    return Vocabulary(facets, values)
+
+
+_vocabulary = Memo(_catalog_vocabulary, ttl=TAG_FACET_TTL)
+
+
 def _known_tag_facets() -> list[str]:
     found = _tag_facet_names.get()
     if not found:  # an empty catalog: ask again next time
@@ -312,7 +358,7 @@ def _known_tag_facets() -> list[str]:
     return found
 
 
-CATALOG = FacetRegistry(_known_tag_facets)
+CATALOG = FacetRegistry(_known_tag_facets, _vocabulary.get)
 
 
 def registry() -> FacetRegistry:

@@ -68,3 +68,30 @@ def test_the_registry_knows_fixed_and_catalog_tag_facets():
 def test_case_insensitive_regex_escapes_what_lucene_would_read():
     assert case_insensitive_regex("a.b") == r".*[aA]\.[bB].*"
     assert case_insensitive_regex("c++") == r".*[cC]\+\+.*"
+
+
+def test_tag_facets_speak_the_vocabulary_and_hide_placeholders():
+    from search.facets import Vocabulary
+
+    words = Vocabulary(
+        facets={"interface": "User Interface"},
+        values={"interface": {"x11": "X Window System"}},
+    )
+    registry = FacetRegistry(lambda: ["interface"], lambda: words)
+    interface = registry.get("tag.interface")
+    assert interface.label == "User Interface"
+    shared = {
+        "tags": {
+            "buckets": [
+                {"key": "interface::x11", "doc_count": 50},
+                {"key": "interface::TODO", "doc_count": 40},
+                {"key": "interface::shell", "doc_count": 3},
+            ]
+        }
+    }
+    assert interface.read(shared, []) == [
+        FacetValue("x11", "X Window System", 50, False),
+        FacetValue("shell", "shell", 3, False),  # no words for it: the value itself
+    ]
+    # A placeholder someone selected (an old link) stays listed, as any selected value.
+    assert [r.value for r in interface.read(shared, ["TODO"])] == ["x11", "shell", "TODO"]
