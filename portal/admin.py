@@ -8,12 +8,13 @@ row estimate instead of a full-table ``COUNT(*)``, and name searches use a trigr
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Case, Count, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils.functional import cached_property
@@ -22,6 +23,18 @@ from django.utils.html import format_html
 import indexing
 from portal.models import Dependency, Maintainer, Package, Section, Tag
 from search import service as search
+
+
+def _when(iso: str) -> str:
+    """An ISO timestamp as people read it: '2026-11-27 14:22:05 UTC'."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
 
 # The index lists the search pages that are not model lists (analytics, index state).
 admin.site.index_template = "admin/portal_index.html"
@@ -180,6 +193,26 @@ class PackageAdmin(admin.ModelAdmin):
     ) -> tuple[QuerySet, bool]:
         return super().get_search_results(request, queryset, search_term.strip()[:200])
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # ModelAdmin.get_queryset, with the annotation its ordering needs made first.
+        queryset = self.model._default_manager.get_queryset()
+        term = request.GET.get("q", "").strip()[:200]
+        if term:
+            # For get_ordering: the package named so first, then names starting so.
+            queryset = queryset.annotate(
+                _match=Case(
+                    When(name__iexact=term, then=Value(0)),
+                    When(name__istartswith=term, then=Value(1)),
+                    default=Value(2),
+                )
+            )
+        return queryset.order_by(*self.get_ordering(request))
+
+    def get_ordering(self, request: HttpRequest) -> list[str]:
+        if request.GET.get("q", "").strip():
+            return ["_match", "name"]
+        return list(self.ordering)
+
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
         changelist = super().get_changelist(request, **kwargs)
 
@@ -200,12 +233,13 @@ class PackageAdmin(admin.ModelAdmin):
         pending = indexing.pending(obj.pk)
         if state.error:
             verdict, colour = f"index unreachable ({state.error})", "#b45309"
+        elif state.exists and state.version == obj.row_version:
+            # The document already has this version: a queued entry left for it is a no-op.
+            verdict, colour = "in sync", "#15803d"
         elif pending:
             verdict, colour = "pending: a change is waiting to be indexed", "#b45309"
         elif not state.exists:
             verdict, colour = "missing from the index", "#b91c1c"
-        elif state.version == obj.row_version:
-            verdict, colour = "in sync", "#15803d"
         else:
             verdict, colour = "out of date (document differs from the row)", "#b91c1c"
         return format_html(
@@ -215,7 +249,7 @@ class PackageAdmin(admin.ModelAdmin):
             verdict,
             state.version if state.version is not None else "-",
             obj.row_version,
-            state.indexed_at or "by the last full rebuild",
+            _when(state.indexed_at) if state.indexed_at else "by the last full rebuild",
         )
 
     # Queuing (with "select all", the whole catalog) is a change: view-only staff may not.

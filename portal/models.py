@@ -219,4 +219,6 @@ class Dependency(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.package_id} {self.kind} {self.target_name}"
+        # The package is the page this row is shown on (the admin's inline): not repeated,
+        # and not fetched (one query per row).
+        return f"{self.get_kind_display()} {self.target_name}"

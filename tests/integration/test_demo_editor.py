@@ -47,3 +47,18 @@ def test_staff_without_those_permissions_see_no_links(client):
     html = client.get("/admin/").content.decode()
     assert "/admin/search/querystat/report/" not in html
     assert client.get("/admin/search/querystat/report/").status_code == 403
+
+
+def test_zero_result_queries_offer_a_synonym_or_a_promotion(editor):
+    from django.utils import timezone
+
+    from search.models import QueryStat
+
+    QueryStat.objects.create(
+        day=timezone.now().date(), query="photo shop", searches=4, zero_results=4
+    )
+    html = editor.get("/admin/search/querystat/report/").content.decode()
+    assert 'href="/admin/search/synonymset/add/?terms=photo%20shop%2C%20"' in html
+    assert 'href="/admin/search/promotion/add/?query=photo%20shop"' in html
+    form = editor.get("/admin/search/synonymset/add/", {"terms": "photo shop, "})
+    assert "photo shop, </textarea>" in form.content.decode()  # the form starts filled in

@@ -7,6 +7,7 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 
+import indexing
 from indexing import writer
 from indexing.models import OutboxEntry
 from portal.models import Package
@@ -33,7 +34,34 @@ def test_change_page_shows_the_index_state(editor_client, search_index):
     assert "in sync" in html
     package.refresh_from_db()
     assert f"row version {package.row_version}" in html
-    assert "last indexed 20" in html  # an ISO timestamp from the incremental writer
+    assert re.search(r"last indexed 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC", html)  # readable
+    assert "." not in html.split("last indexed ")[1][:25]  # no microseconds
+    # Queued again although nothing changed (the reindex action): the document already has
+    # the row's version, so the page says in sync, not pending.
+    indexing.enqueue(Package.objects.filter(pk=package.pk))
+    assert indexing.pending(package.pk)
+    assert "in sync" in editor_client.get(url).content.decode()
+
+
+@pytest.mark.django_db
+def test_admin_search_lists_the_exact_name_first(editor_client):
+    for name in ["abr2gbr", "gimp-data", "gimp", "xgimp"]:
+        make_package(name, summary="works with gimp brushes")
+    html = editor_client.get("/admin/portal/package/", {"q": "gimp"}).content.decode()
+    listed = re.findall(r'class="field-name"><a href="[^"]+">([^<]+)</a>', html)
+    assert listed[:3] == ["gimp", "gimp-data", "abr2gbr"], listed
+
+
+@pytest.mark.django_db
+def test_dependency_rows_are_labelled_by_what_they_say(editor_client):
+    package = make_package("labelled")
+    make_package("labelled-data")
+    from portal.models import Dependency
+
+    Dependency.objects.create(package=package, kind="depends", target_name="labelled-data")
+    html = editor_client.get(f"/admin/portal/package/{package.pk}/change/").content.decode()
+    assert "depends labelled-data" in html
+    assert f"{package.pk} depends" not in html
 
 
 @pytest.mark.django_db
