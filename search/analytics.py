@@ -28,16 +28,18 @@ import logging
 import time
 import uuid
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
 from psycopg2.extras import execute_values
 
 from search import stores
-from search.models import QueryLogBatch, normalise_query
+from search.models import QueryLogBatch, QueryStat, normalise_query
 
 logger = logging.getLogger(__name__)
 
@@ -190,3 +192,20 @@ def flush(max_batches: int = 10) -> int:
             break
     QueryLogBatch.forget_old()
     return counted
+
+
+POPULAR_DAYS = 30
+
+
+def popular_queries(prefix: str, limit: int = 4) -> list[str]:
+    """Searches visitors made (the last ``POPULAR_DAYS`` days) that start with ``prefix`` and
+    found something, the most frequent first: the query suggestions of autocomplete."""
+    since = timezone.now().date() - timedelta(days=POPULAR_DAYS)
+    rows = (
+        QueryStat.objects.filter(day__gte=since, query__startswith=prefix.lower())
+        .values("query")
+        .annotate(total=Sum("searches"), empty=Sum("zero_results"))
+        .filter(total__gt=F("empty"))
+        .order_by("-total", "query")[:limit]
+    )
+    return [row["query"] for row in rows]

@@ -102,7 +102,9 @@ def suggest(request: HttpRequest) -> JsonResponse:
         return _error(str(exc), 400, exc.param)
     except service.SearchUnavailable:
         return _unavailable()
-    return JsonResponse({"query": prefix, "suggestions": suggestions})
+    return JsonResponse(
+        {"query": prefix, "queries": suggestions.queries, "suggestions": suggestions.packages}
+    )
 
 
 @require_safe
@@ -111,9 +113,13 @@ def suggest(request: HttpRequest) -> JsonResponse:
 def facet_values(request: HttpRequest, facet: str) -> JsonResponse:
     query = request.GET.copy()
     contains = clean_text(query.pop("contains", [""])[0])[:50]
+    raw_limit = query.pop("limit", ["20"])[0]
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= service.FACET_VALUES_LIMIT:
+        message = f"'limit' must be a whole number from 1 to {service.FACET_VALUES_LIMIT}."
+        return _error(message, 400, "limit")
     try:
         parsed = service.parse(query)
-        values = service.facet_values(facet, parsed, contains)
+        values = service.facet_values(facet, parsed, contains, int(raw_limit))
     except service.InvalidSearch as exc:
         return _error(str(exc), 400, exc.param)
     except service.SearchUnavailable:

@@ -269,7 +269,7 @@ PRIORITIES = ("required", "important", "standard", "optional", "extra")
 ARCHITECTURES = ("amd64", "all")
 
 FIXED: dict[str, FacetKind] = {
-    "section": TermsFacet("section", "Section", "section", size=12),
+    "section": TermsFacet("section", "Section", "section", size=12, searchable=True),
     "priority": TermsFacet("priority", "Priority", "priority", size=5, choices=PRIORITIES),
     "architecture": TermsFacet(
         "architecture", "Architecture", "architecture", size=2, choices=ARCHITECTURES

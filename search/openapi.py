@@ -151,6 +151,11 @@ def _schemas() -> dict[str, Any]:
                     "type": "boolean",
                     "description": "Long facet: /api/facets/{name}?contains= finds values.",
                 },
+                "more": {
+                    "type": "boolean",
+                    "description": "More values than listed may exist: /api/facets/{name}"
+                    "?limit= lists them.",
+                },
                 "values": {"type": "array", "items": _ref("FacetValue")},
             },
         },
@@ -239,9 +244,15 @@ def _schemas() -> dict[str, Any]:
         },
         "Suggestions": {
             "type": "object",
-            "required": ["query", "suggestions"],
+            "required": ["query", "queries", "suggestions"],
             "properties": {
                 "query": {"type": "string"},
+                "queries": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Searches people made that start with the input, the "
+                    "most frequent first.",
+                },
                 "suggestions": {
                     "type": "array",
                     "items": {
@@ -306,7 +317,7 @@ def schema() -> dict[str, Any]:
             "/api/suggest": {
                 "get": {
                     "operationId": "suggest",
-                    "summary": "Complete a package name",
+                    "summary": "Complete what is being typed: searches and packages",
                     "parameters": [
                         {
                             "name": "q",
@@ -335,6 +346,12 @@ def schema() -> dict[str, Any]:
                             "name": "contains",
                             "in": "query",
                             "schema": {"type": "string", "maxLength": 50},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "description": "How many values, most frequent first.",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
                         },
                         *_search_parameters(),
                     ],

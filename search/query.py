@@ -533,26 +533,55 @@ def hits_body(
     return body
 
 
+def _every_word_typed(prefix: str) -> list[dict[str, Any]]:
+    """For input of several words ("pdf vie"): every finished word in the name's parts or
+    the summary, and the last one, still being typed, as the start of a name part or of a
+    summary word. (Without this, any one word was enough: "pdf vie" listed Perl modules
+    with a part starting "vie".)"""
+    *done, last = prefix.split()
+    clauses: list[dict[str, Any]] = [
+        {"multi_match": {"query": word, "fields": ["name.part_prefix", "summary"]}} for word in done
+    ]
+    clauses.append(
+        {
+            "bool": {
+                "should": [
+                    {"match": {"name.part_prefix": {"query": last}}},
+                    {"match_bool_prefix": {"summary": {"query": last, "max_expansions": 20}}},
+                ],
+                "minimum_should_match": 1,
+            }
+        }
+    )
+    return clauses
+
+
 def suggest_body(prefix: str, limit: int) -> dict[str, Any]:
     """Package names completing ``prefix``: an exact name first, then names starting with
-    it, then names with a part starting with every typed word; popular ones first."""
+    it, then names with a part starting with the typed word, or for several words, packages
+    matching every one of them (:func:`_every_word_typed`); popular ones first."""
+    matched: dict[str, Any] = {
+        "bool": {
+            "should": [
+                {"term": {"name.raw": {"value": prefix.lower(), "boost": 50}}},
+                {"match": {"name.prefix": {"query": prefix, "boost": 5}}},
+                # The typed word as a prefix of the name or of a part of it.
+                {"match": {"name.part_prefix": {"query": prefix}}},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+    if len(prefix.split()) > 1:
+        # Every word must match; the clauses above only rank (a name starting so first).
+        matched["bool"]["filter"] = _every_word_typed(prefix)
+        matched["bool"]["minimum_should_match"] = 0
     return {
         "size": limit,
         "_source": ["name", "summary"],
         "track_total_hits": False,
         "query": {
             "function_score": {
-                "query": {
-                    "bool": {
-                        "should": [
-                            {"term": {"name.raw": {"value": prefix.lower(), "boost": 50}}},
-                            {"match": {"name.prefix": {"query": prefix, "boost": 5}}},
-                            # Every typed word as a prefix of the name or of a part of it.
-                            {"match": {"name.part_prefix": {"query": prefix}}},
-                        ],
-                        "minimum_should_match": 1,
-                    }
-                },
+                "query": matched,
                 "field_value_factor": {"field": "popularity", "modifier": "log1p", "missing": 0},
                 "boost_mode": "sum",
             }

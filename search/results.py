@@ -49,6 +49,7 @@ class Facet:
     label: str
     values: list[FacetValue]
     searchable: bool
+    more: bool = False  # more values than listed may exist (/api/facets/<name> lists them)
 
     @property
     def selected(self) -> list[FacetValue]:
@@ -180,6 +181,7 @@ def facet_json(facet: Facet) -> dict[str, Any]:
         "name": facet.name,
         "label": facet.label,
         "searchable": facet.searchable,
+        "more": facet.more,
         "values": [facet_value_json(v) for v in facet.values],
     }
 

@@ -332,7 +332,10 @@ def _read_facets(work: Plan, aggregations: Mapping[str, Any]) -> list[Facet]:
         group = aggregations.get(groups[facet.name], {})
         values = facet.read(group, work.params.filters.get(facet.name, ()))
         if values:
-            shown.append(Facet(facet.name, facet.label, values, facet.searchable))
+            # A list cut at the facet's size may have more values; a closed set does not.
+            more = not isinstance(facet, RangeFacet) and not facet.choices
+            more = more and sum(not v.selected for v in values) >= facet.size
+            shown.append(Facet(facet.name, facet.label, values, facet.searchable, more))
     return shown
 
 
@@ -391,29 +394,43 @@ def did_you_mean(work: Plan, total: int) -> str | None:
 # -- autocomplete and facet values ---------------------------------------------------------
 
 
-def suggest(prefix: str, limit: int = 8) -> list[dict[str, Any]]:
-    """Package names completing ``prefix`` (autocomplete), most depended-on first.
+@dataclass
+class Suggestions:
+    """Autocomplete: searches people made that start with the input, and packages."""
+
+    queries: list[str]
+    packages: list[dict[str, Any]]
+
+
+def suggest(prefix: str, limit: int = 8, queries: int = 4) -> Suggestions:
+    """What completes ``prefix`` (autocomplete): popular searches starting with it (from
+    the analytics), and packages (:func:`search.query.suggest_body`), most depended-on first.
 
     Autocomplete requests repeat a lot (everyone types "f", "fi", "fir"): the answers are
     kept per index generation (as fresh as the facet counts), and Elasticsearch's shard
     request cache answers repeats the cache cannot (a write in progress)."""
     prefix = " ".join(prefix.split())[:100]
     if not prefix:
-        return []
-    found = cache.lookup(live_index(), [cache.digest("suggest", limit, prefix.lower())])
+        return Suggestions([], [])
+    found = cache.lookup(live_index(), [cache.digest("suggest", limit, queries, prefix.lower())])
     cached = found.value(0)
     if cached is not None:
         return cached
 
-    def complete() -> list[dict[str, Any]]:
+    def complete() -> Suggestions:
         body = query.suggest_body(prefix, limit)
         response = _guard(lambda: _es().search(index=read_alias(), body=body, request_cache=True))
-        return [
+        packages = [
             {"name": h["_source"]["name"], "summary": h["_source"].get("summary", "")}
             for h in response["hits"]["hits"]
         ]
+        popular = [q for q in analytics.popular_queries(prefix, queries) if q != prefix.lower()]
+        return Suggestions(popular, packages)
 
     return cache.remember(found.key(0), complete)[0]
+
+
+FACET_VALUES_LIMIT = 100
 
 
 def facet_values(

@@ -319,6 +319,7 @@ def test_autocomplete_with_the_keyboard(catalog, page, shot):
     # Names completing the prefix, the most depended-on first.
     assert suggested == ["quokka-viewer", "quokka-viewer-plugins"]
     expect(options.first.locator(".s-summary")).to_contain_text("Quokka viewer")
+    expect(options.first.locator("mark")).to_have_text("quok")  # what was typed, marked
     expect(combo).to_have_attribute("aria-expanded", "true")
     shot(page, "suggestions")
 

@@ -434,6 +434,34 @@ def test_suggest_completes_any_part_of_a_name(client, catalog):
     assert suggested(client, "im-gtk") == []  # parts are completed from their start only
 
 
+def test_suggest_completes_every_word_of_several(client, catalog):
+    make_package("mupdf-x", section="text", summary="lightweight PDF viewer")
+    make_package("libvie-perl", section="perl", summary="Perl module for vie files")
+    make_package("pdfsam-x", section="text", summary="PDF split and merge tool")
+    writer.process_outbox()
+    found = suggested(client, "pdf vie")
+    assert found[0] == "mupdf-x"  # "pdf" a word of its summary, "vie" the start of one
+    assert "libvie-perl" not in found and "pdfsam-x" not in found  # each lacks a word
+
+
+def test_suggest_offers_searches_people_made(client, catalog):
+    from django.utils import timezone
+
+    from search.models import QueryStat
+
+    today = timezone.now().date()
+    for query, searches, zero in [
+        ("vim plugins", 9, 0),
+        ("vim", 30, 0),  # what was typed: not offered again
+        ("vim colors", 4, 0),
+        ("vimperator", 5, 5),  # never found anything: not offered
+    ]:
+        QueryStat.objects.create(day=today, query=query, searches=searches, zero_results=zero)
+    body = client.get("/api/suggest", {"q": "Vim"}).json()
+    assert body["queries"] == ["vim plugins", "vim colors"]
+    assert body["suggestions"][0]["name"] == "vim"
+
+
 def test_suggestions_are_cached_until_an_edit_is_searchable(client, catalog, monkeypatch):
     first = suggested(client, "zyg")
     assert first == []
@@ -616,3 +644,19 @@ def test_one_snapshot_per_request(search_index):
         freshness.bump_generation()  # a write lands meanwhile: this request keeps its view
         assert freshness.snapshot() == first
     assert freshness.snapshot() > first >= outside
+
+
+def test_a_long_facet_offers_more_values_than_it_lists(client, search_index):
+    for i in range(14):
+        make_package(f"sectioned-{i:02d}", section=f"section-{i:02d}")
+    writer.process_outbox()
+    page = client.get("/")
+    section = next(f for f in page.context["result"].facets if f.name == "section")
+    assert len(section.values) == 12 and section.more and section.searchable
+    assert 'data-facet-more="section"' in page.content.decode()
+    priority = next(f for f in page.context["result"].facets if f.name == "priority")
+    assert not priority.more  # a closed set, all listed
+    listed = client.get("/api/facets/section", {"limit": 50}).json()["values"]
+    assert len(listed) == 14
+    assert client.get("/api/facets/section", {"limit": 0}).status_code == 400
+    assert client.get("/api/facets/section", {"limit": "many"}).status_code == 400

@@ -94,7 +94,29 @@
     load(location.href, false);
   });
 
-  // ---- search boxes over long facets (maintainer, tags) -------------------------------------
+  // ---- long facets: a search box over their values, and "show more" ----------------------
+  function renderValues(ul, facet, values) {
+    ul.replaceChildren(...values.map((v) => {
+      const li = document.createElement("li");
+      li.className = "facet-value";
+      li.dataset.facet = facet; li.dataset.value = v.value;
+      const label = document.createElement("label");
+      const cb = document.createElement("input");
+      cb.type = "checkbox"; cb.name = facet; cb.value = v.value; cb.checked = v.selected;
+      cb.dataset.autosubmit = "";
+      const name = document.createElement("span");
+      name.className = "facet-link"; name.textContent = v.label;
+      const count = document.createElement("span");
+      count.className = "count"; count.textContent = v.count.toLocaleString("en");
+      label.append(cb, name, count); li.append(label);
+      return li;
+    }));
+  }
+  function facetValues(facet, extra) {
+    const params = new URLSearchParams(location.search);
+    for (const [k, v] of Object.entries(extra)) params.set(k, v);
+    return fetch(`/api/facets/${encodeURIComponent(facet)}?${params}`).then((r) => r.json());
+  }
   function bindFacetSearch() {
     region.querySelectorAll("[data-facet-search]").forEach((box) => {
       let timer = null;
@@ -102,30 +124,25 @@
         clearTimeout(timer);
         timer = setTimeout(() => {
           const facet = box.dataset.facetSearch;
-          const params = new URLSearchParams(location.search);
-          params.set("contains", box.value);
-          fetch(`/api/facets/${encodeURIComponent(facet)}?${params}`)
-            .then((r) => r.json())
-            .then((data) => {
-              if (!data.values) return;
-              const ul = box.parentElement.querySelector(".facet-values");
-              ul.replaceChildren(...data.values.map((v) => {
-                const li = document.createElement("li");
-                li.className = "facet-value";
-                li.dataset.facet = facet; li.dataset.value = v.value;
-                const label = document.createElement("label");
-                const cb = document.createElement("input");
-                cb.type = "checkbox"; cb.name = facet; cb.value = v.value; cb.checked = v.selected;
-                cb.dataset.autosubmit = "";
-                const name = document.createElement("span");
-                name.className = "facet-link"; name.textContent = v.label;
-                const count = document.createElement("span");
-                count.className = "count"; count.textContent = v.count.toLocaleString("en");
-                label.append(cb, name, count); li.append(label);
-                return li;
-              }));
-            });
+          facetValues(facet, { contains: box.value }).then((data) => {
+            if (!data.values) return;
+            renderValues(box.parentElement.querySelector(".facet-values"), facet, data.values);
+          });
         }, 150);
+      });
+    });
+    region.querySelectorAll("[data-facet-more]").forEach((button) => {
+      button.hidden = false;
+      button.addEventListener("click", () => {
+        const facet = button.dataset.facetMore;
+        facetValues(facet, { limit: "100" }).then((data) => {
+          if (!data.values) return;
+          const ul = button.parentElement.querySelector(".facet-values");
+          renderValues(ul, facet, data.values);
+          button.hidden = true;
+          const first = ul.querySelector("input");
+          if (first) first.focus();  // the button is gone: keep the focus in the list
+        });
       });
     });
   }
@@ -141,19 +158,40 @@
     combo && combo.setAttribute("aria-expanded", "false");
     input.removeAttribute("aria-activedescendant");
   }
-  function render(suggestions) {
+  // The typed text, marked where it occurs in a suggestion (built as DOM nodes: no HTML).
+  function marked(text, typed) {
+    const span = document.createElement("span");
+    const at = typed ? text.toLowerCase().indexOf(typed.toLowerCase()) : -1;
+    if (at < 0) { span.textContent = text; return span; }
+    const mark = document.createElement("mark");
+    mark.textContent = text.slice(at, at + typed.length);
+    span.append(text.slice(0, at), mark, text.slice(at + typed.length));
+    return span;
+  }
+  function option(i, kind, value, parts) {
+    const li = document.createElement("li");
+    li.id = "suggestion-" + i; li.setAttribute("role", "option");
+    li.className = "s-" + kind;
+    li.dataset[kind] = value;
+    li.append(...parts);
+    li.addEventListener("mousedown", (e) => { e.preventDefault(); choose(i); });
+    return li;
+  }
+  function render(data, typed) {
     list.replaceChildren();
-    items = suggestions.map((s, i) => {
-      const li = document.createElement("li");
-      li.id = "suggestion-" + i; li.setAttribute("role", "option");
-      li.dataset.name = s.name;
-      const n = document.createElement("span"); n.className = "s-name"; n.textContent = s.name;
-      const d = document.createElement("span"); d.className = "s-summary"; d.textContent = s.summary;
-      li.append(n, d);
-      li.addEventListener("mousedown", (e) => { e.preventDefault(); choose(i); });
-      list.append(li);
-      return li;
+    items = [];
+    // Searches people made first (Enter runs one), then packages (Enter opens one).
+    (data.queries || []).forEach((q) => {
+      const icon = document.createElement("span"); icon.className = "s-icon"; icon.textContent = "Search:";
+      const text = marked(q, typed); text.className = "s-name";
+      items.push(option(items.length, "query", q, [icon, text]));
     });
+    (data.suggestions || []).forEach((s) => {
+      const n = marked(s.name, typed.split(" ").pop()); n.className = "s-name";
+      const d = document.createElement("span"); d.className = "s-summary"; d.textContent = s.summary;
+      items.push(option(items.length, "name", s.name, [n, d]));
+    });
+    list.append(...items);
     list.hidden = items.length === 0;
     combo && combo.setAttribute("aria-expanded", String(!list.hidden));
     active = -1;
@@ -165,10 +203,16 @@
     if (i >= 0) input.setAttribute("aria-activedescendant", items[i].id);
   }
   function choose(i) {
-    // A package suggestion opens the package.
-    const name = items[i].dataset.name;
+    const item = items[i];
     hide();
-    window.location.assign("/packages/" + encodeURIComponent(name) + "/");
+    if (item.dataset.query !== undefined) {
+      // A search people made: run it here.
+      input.value = item.dataset.query;
+      load(formUrl(), true);
+    } else {
+      // A package suggestion opens the package.
+      window.location.assign("/packages/" + encodeURIComponent(item.dataset.name) + "/");
+    }
   }
   input.addEventListener("input", () => {
     clearTimeout(timer);
@@ -178,7 +222,7 @@
       const mine = ++seq;
       fetch("/api/suggest?q=" + encodeURIComponent(q))
         .then((r) => r.json())
-        .then((data) => { if (mine === seq && data.suggestions) render(data.suggestions); })
+        .then((data) => { if (mine === seq && data.suggestions) render(data, q); })
         .catch(() => hide());
     }, 120);
   });
