@@ -155,6 +155,10 @@ def search_page(request: HttpRequest) -> HttpResponse:
         return render(request, "portal/unavailable.html", context, status=503)
     service.log_search(request, parsed, result.total)
     context.update(result=result, **_decorate(result, query))
+    if not result.total:
+        context["popular"] = [
+            (q, _url(QueryDict(mutable=True), q=q)) for q in service.popular_searches()
+        ]
     return render(request, template, context)
 
 

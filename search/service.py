@@ -79,6 +79,7 @@ __all__ = [
     "log_search",
     "over_rate_limit",
     "parse",
+    "popular_searches",
     "read_your_writes",
     "remember_saved",
     "request_scope",
@@ -428,6 +429,12 @@ def suggest(prefix: str, limit: int = 8, queries: int = 4) -> Suggestions:
         return Suggestions(popular, packages)
 
     return cache.remember(found.key(0), complete)[0]
+
+
+def popular_searches(limit: int = 6) -> list[str]:
+    """What people searched for most lately (and found something): a way forward from a
+    search that found nothing."""
+    return analytics.popular_queries("", limit)
 
 
 FACET_VALUES_LIMIT = 100

@@ -660,3 +660,14 @@ def test_a_long_facet_offers_more_values_than_it_lists(client, search_index):
     assert len(listed) == 14
     assert client.get("/api/facets/section", {"limit": 0}).status_code == 400
     assert client.get("/api/facets/section", {"limit": "many"}).status_code == 400
+
+
+def test_no_results_offer_popular_searches(client, catalog):
+    from django.utils import timezone
+
+    from search.models import QueryStat
+
+    QueryStat.objects.create(day=timezone.now().date(), query="image viewer", searches=7)
+    page = client.get("/", {"q": "zzqqxxnothing"})
+    assert page.context["result"].total == 0
+    assert '<a href="?q=image+viewer">image viewer</a>' in page.content.decode()
