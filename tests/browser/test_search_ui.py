@@ -11,6 +11,7 @@ the page shows: counts, names, chips, ARIA state and the URL. Screenshots of eve
 from __future__ import annotations
 
 import re
+import threading
 from contextlib import contextmanager
 from urllib.parse import parse_qs, urlsplit
 
@@ -548,3 +549,38 @@ def test_phone_filters_drawer_and_did_you_mean(catalog, browser, live_server, sh
         assert query_of(page) == {"q": ["viewer"]}
     finally:
         context.close()
+
+
+def test_show_more_lists_every_value_of_a_long_facet(catalog, page):
+    """Section lists its 12 most frequent values; "Show more" lists the rest in place."""
+    from playwright.sync_api import expect
+
+    from search import service
+    from search.params import SearchParams
+    from tests.conftest import wait_for
+    from tests.helpers import make_package
+
+    def add_sections() -> None:
+        from django.db import connection
+
+        try:
+            for i in range(12):
+                make_package(f"extra-{i:02d}", section=f"extra-section-{i:02d}")
+            total = lambda: service.search(SearchParams(), with_facets=False).total  # noqa: E731
+            wait_for(lambda: total() == 42, timeout=60)
+        finally:
+            connection.close()  # this thread's own connection
+
+    # Database work in a thread of its own: Playwright's sync API runs an event loop in this
+    # one, where Django refuses synchronous database calls.
+    worker = threading.Thread(target=add_sections)
+    worker.start()
+    worker.join()
+    page.goto("/")
+    sections = page.locator('.facet-value[data-facet="section"]')
+    expect(sections).to_have_count(12)
+    more = page.get_by_role("button", name="Show more section")
+    more.click()
+    expect(sections).to_have_count(16)  # the catalog's 4 sections and the 12 new ones
+    expect(more).to_be_hidden()
+    expect(sections.first.locator("input")).to_be_focused()
