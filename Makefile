@@ -12,7 +12,7 @@ PY := .venv/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install run test test-unit lint services browser-deps down status clean
+.PHONY: install run run-balanced test test-unit lint services browser-deps down status clean
 
 install: .venv/.installed
 
@@ -28,6 +28,14 @@ run: services
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
 	$(PY) -m gunicorn config.wsgi  # settings: gunicorn.conf.py (127.0.0.1:8000, workers from the CPU count)
+
+# The same portal on http://127.0.0.1:8080 behind HAProxy, with two web instances (8101, 8102):
+# config/services/web.py. `make down` does not stop them: `WEB_INSTANCES=2 make down`.
+run-balanced: services
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo
+	WEB_INSTANCES=2 $(PY) -m config.services up web1 web2 balancer
+	@echo "portal behind the balancer: http://127.0.0.1:8080 (HAProxy statistics: http://127.0.0.1:8404/haproxy-stats)"
 
 lint: install
 	$(PY) -m ruff check .

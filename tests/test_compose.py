@@ -190,7 +190,7 @@ def app_env(services) -> dict[str, str]:
 
 
 def test_service_names(services):
-    assert set(services) == BACKING | APPS
+    assert set(services) == BACKING | APPS | {"balancer"}
 
 
 def test_backing_services_have_meaningful_healthchecks(services):
@@ -236,10 +236,10 @@ def test_backing_services_publish_the_local_services_ports_on_loopback(services)
         assert ports == [("127.0.0.1", HOST_PORTS[name], STANDARD_PORTS[name])], name
 
 
-def test_web_publishes_8000_on_loopback_and_nothing_else_is_public(services):
-    assert [published(p) for p in services["web"]["ports"]] == [("127.0.0.1", 8000, 8000)]
-    for name in ("worker", "beat"):
-        assert not services[name].get("ports"), f"{name} serves nothing"
+def test_the_balancer_publishes_8000_on_loopback_and_nothing_else_is_public(services):
+    assert [published(p) for p in services["balancer"]["ports"]] == [("127.0.0.1", 8000, 8000)]
+    for name in ("web", "worker", "beat"):
+        assert not services[name].get("ports"), f"{name} publishes nothing"
     for name, service in services.items():
         for entry in service.get("ports", []):
             assert published(entry)[0] == "127.0.0.1", f"{name}: {entry} is not loopback-only"
@@ -469,3 +469,18 @@ def test_dockerfile_installs_the_locked_runtime_dependencies_only():
     users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
     assert users and users[-1] not in {"root", "0"}, "the app runs unprivileged"
     assert re.search(r"^EXPOSE\s+8000\b", text, re.MULTILINE)
+
+
+def test_the_balancer_runs_the_local_settings_in_front_of_two_web_replicas(services):
+    from config.services.web import COMPOSE_CONFIG, compose_config
+
+    balancer = services["balancer"]
+    assert balancer["image"].startswith("haproxy:")
+    mounted = [v.split(":")[0] for v in balancer["volumes"]]
+    assert mounted == ["./" + str(COMPOSE_CONFIG.relative_to(ROOT))]
+    # The mounted file is what config/services/web.py writes for the local balancer, for
+    # two replicas behind the name "web" on gunicorn's port.
+    assert COMPOSE_CONFIG.read_text() == compose_config()
+    assert "server-template web 2 web:8000 check" in compose_config()
+    assert services["web"]["deploy"]["replicas"] == 2
+    assert balancer["depends_on"] == {"web": {"condition": "service_healthy"}}

@@ -15,6 +15,7 @@ from config.services.elasticsearch import NODE_NAMES, Elasticsearch, elasticsear
 from config.services.postgres import Postgres
 from config.services.process import ServiceError
 from config.services.redis import Redis, RedisCache
+from config.services.web import Balancer, WebInstance, instance_count
 
 SERVICES: dict[str, Callable[[], Service]] = {
     "postgres": Postgres,
@@ -26,16 +27,30 @@ SERVICES: dict[str, Callable[[], Service]] = {
 }
 
 
+def web_services() -> dict[str, Callable[[], Service]]:
+    """The web instances and the balancer, when ``WEB_INSTANCES`` asks for them."""
+    count = instance_count()
+    if count < 1:
+        return {}
+    made: dict[str, Callable[[], Service]] = {
+        f"web{n}": (lambda n=n: WebInstance(n)) for n in range(1, count + 1)
+    }
+    made["balancer"] = Balancer
+    return made
+
+
 def select(names: Iterable[str]) -> list[Service]:
-    chosen = list(names) or list(SERVICES)
-    unknown = [n for n in chosen if n not in SERVICES and n not in NODE_NAMES]
+    services = {**SERVICES, **web_services()}
+    chosen = list(names) or list(services)
+    unknown = [n for n in chosen if n not in services and n not in NODE_NAMES]
     if unknown:
         raise ServiceError(
             f"unknown service(s): {', '.join(unknown)}; "
-            f"known: {', '.join([*SERVICES, *NODE_NAMES])}"
+            f"known: {', '.join([*services, *NODE_NAMES])} (web instances and the balancer "
+            "with WEB_INSTANCES=n)"
         )
     selected: list[Service] = []
-    for name, factory in SERVICES.items():
+    for name, factory in services.items():
         if name == "elasticsearch" and name in chosen:
             selected.extend(elasticsearch_nodes())
         elif name == "elasticsearch":
