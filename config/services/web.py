@@ -25,6 +25,7 @@ rate limits and the index generation in Redis, so any instance can answer any re
 from __future__ import annotations
 
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -70,25 +71,31 @@ def haproxy_config(
     bind: str,
     stats_bind: str,
     check_host: str = "127.0.0.1",
+    admin_socket: Path | None = None,
 ) -> str:
     """The HAProxy configuration for ``servers``: (name, host:port) pairs, or (count,
-    host:port) for ``count`` replicas behind one DNS name (compose: Docker's resolver)."""
+    host:port) for ``count`` replicas behind one DNS name (compose: Docker's resolver).
+    ``admin_socket``: the runtime API (drain an instance before restarting it)."""
     replicas = isinstance(servers, tuple)
     lines = [
         "# Written by config/services/web.py (haproxy_config); edit there.",
         "global",
         "    maxconn 4096",
+        *([f"    stats socket {admin_socket} mode 600 level admin"] if admin_socket else []),
         "defaults",
         "    mode http",
         "    timeout connect 2s",
         "    timeout client 60s",
         "    timeout server 60s",
         "    timeout http-request 10s",
-        "    retries 3",
+        "    retries 5",
         "    option redispatch 1",
         "    retry-on conn-failure empty-response response-timeout",
         "    option forwardfor",
-        f"    default-server inter {CHECK_INTERVAL_MS}ms fall 2 rise 2",
+        # Checks every second; live traffic counts too: a refused or reset connection marks
+        # the server down at once (observe layer4), before the next health check.
+        f"    default-server inter {CHECK_INTERVAL_MS}ms fall 2 rise 2"
+        " observe layer4 error-limit 1 on-error mark-down",
         "frontend portal",
         f"    bind {bind}",
         "    default_backend web",
@@ -215,8 +222,50 @@ class Balancer(Service):
         self.binary()
         for path in (self.home, RUN, LOG):
             path.mkdir(parents=True, exist_ok=True)
-        text = haproxy_config(self.servers(), f"127.0.0.1:{self.port}", f"127.0.0.1:{stats_port()}")
+        text = haproxy_config(
+            self.servers(),
+            f"127.0.0.1:{self.port}",
+            f"127.0.0.1:{stats_port()}",
+            admin_socket=self.socket,
+        )
         self.conf.write_text(text)
+
+    @property
+    def socket(self) -> Path:
+        return self.home / "admin.sock"
+
+    def command(self, line: str) -> str:
+        """One command of HAProxy's runtime API; its answer."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(5)
+            conn.connect(str(self.socket))
+            conn.sendall(line.encode() + b"\n")
+            chunks = []
+            while chunk := conn.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode()
+
+    def server_stats(self, server: str) -> dict[str, str]:
+        """The ``show stat`` row of a web instance (status, scur: current sessions, ...)."""
+        header, *rows = self.command("show stat").lstrip("# ").splitlines()
+        names = header.split(",")
+        for row in rows:
+            values = row.split(",")
+            if values[:2] == ["web", server]:
+                return dict(zip(names, values, strict=False))
+        raise ServiceError(f"balancer: no server {server!r} in backend web")
+
+    def drain(self, server: str, timeout: float = 30) -> None:
+        """Send ``server`` no new requests and wait until it answers none (maintenance)."""
+        self.command(f"set server web/{server} state maint")
+        if not wait_until(lambda: self.server_stats(server)["scur"] == "0", timeout, 0.1):
+            raise ServiceError(f"balancer: {server} still busy after {timeout:.0f}s of draining")
+
+    def resume(self, server: str, timeout: float = 30) -> None:
+        """Give ``server`` requests again once its health checks pass."""
+        self.command(f"set server web/{server} state ready")
+        if not wait_until(lambda: self.server_stats(server)["status"] == "UP", timeout, 0.1):
+            raise ServiceError(f"balancer: {server} did not come back within {timeout:.0f}s")
 
     def start(self) -> None:
         binary = self.binary()
@@ -224,3 +273,16 @@ class Balancer(Service):
         run([binary, "-D", "-f", str(self.conf), "-p", str(self.pidfile)], step="balancer start")
         if not wait_until(self.healthy, 20):
             raise ServiceError(f"balancer did not come up on 127.0.0.1:{self.port}")
+
+
+def rolling_restart(balancer: Balancer, instances: list[WebInstance]) -> None:
+    """Restart every web instance, one at a time: drain it at the balancer, stop it (its
+    requests are already answered), start it, and wait until the balancer uses it again.
+    Without the drain, a request sent on a kept-alive connection the stopping instance
+    closes can fail, and a POST is not retried (seen in tests/integration/test_balancer.py)."""
+    for instance in instances:
+        server = f"web{instance.number}"
+        balancer.drain(server)
+        instance.down()
+        instance.up()
+        balancer.resume(server)
