@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from config.http_cache import cacheable
 from search import openapi, results, service
-from search.params import clean_text
+from search.params import clean_text, whole_number
 from search.ratelimit import rate_limited
 
 SUGGEST_MAX = openapi.SUGGEST_MAX
@@ -113,13 +113,11 @@ def suggest(request: HttpRequest) -> JsonResponse:
 def facet_values(request: HttpRequest, facet: str) -> JsonResponse:
     query = request.GET.copy()
     contains = clean_text(query.pop("contains", [""])[0])[:50]
-    raw_limit = query.pop("limit", ["20"])[0]
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= service.FACET_VALUES_LIMIT:
-        message = f"'limit' must be a whole number from 1 to {service.FACET_VALUES_LIMIT}."
-        return _error(message, 400, "limit")
+    raw_limit = query.pop("limit", [""])[0]
     try:
+        limit = whole_number(raw_limit, "limit", 20, 1, service.FACET_VALUES_LIMIT)
         parsed = service.parse(query)
-        values = service.facet_values(facet, parsed, contains, int(raw_limit))
+        values = service.facet_values(facet, parsed, contains, limit)
     except service.InvalidSearch as exc:
         return _error(str(exc), 400, exc.param)
     except service.SearchUnavailable:

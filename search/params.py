@@ -72,7 +72,9 @@ def clean_text(value: str) -> str:
     return " ".join(kept.split())
 
 
-def _int(raw: str | None, name: str, default: int, low: int, high: int) -> int:
+def whole_number(raw: str | None, name: str, default: int, low: int, high: int) -> int:
+    """``raw`` as a whole number from ``low`` to ``high`` (``default`` when absent); raises
+    :class:`InvalidSearch` naming the parameter."""
     if raw is None or raw == "":
         return default
     try:
@@ -126,8 +128,10 @@ def _sort(params: Any) -> str:
 
 def _paging(params: Any, *, allow_cursor: bool) -> tuple[int, int, tuple[Any, ...] | None]:
     """(page, page size, cursor)."""
-    page_size = _int(params.get("page_size"), "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-    page = _int(params.get("page"), "page", 1, 1, MAX_RESULT_WINDOW)
+    page_size = whole_number(
+        params.get("page_size"), "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE
+    )
+    page = whole_number(params.get("page"), "page", 1, 1, MAX_RESULT_WINDOW)
     if page * page_size > MAX_RESULT_WINDOW:
         raise InvalidSearch(
             f"That page is too deep: at most the first {MAX_RESULT_WINDOW} results can be "

@@ -148,7 +148,6 @@ GENERIC = frozenset(
 EXACT_NAME_BOOST = 10_000.0  # outside the prior and kind factors: nothing outranks it
 NAME_TYPO_BOOST = 3_000.0  # a name one typo away, in the typo fallback
 NAME_PREFIX_BOOST = 120.0  # a name starting with the query (scaled by the prior and kind)
-MODES = ("exact", "fuzzy", "relaxed")
 
 
 def words_of(text: str) -> tuple[list[str], list[str]]:
@@ -177,16 +176,22 @@ def required(*, relaxed: bool = False) -> str:
     return MINIMUM_MATCH
 
 
+def _words_to_match(text: str) -> str:
+    """The words a package must match: the significant ones, or the generic ones when
+    there are no others ("" when there are neither)."""
+    significant, generic = words_of(text)
+    return " ".join(significant or generic)
+
+
 def _words_match(text: str, *, relaxed: bool, boost: float = 1.0) -> dict[str, Any]:
     """The words across fields (cross_fields: a word may be in the name and another in
     the summary), most of them required (:func:`required`)."""
-    significant, generic = words_of(text)
-    needed = significant or generic
+    needed = _words_to_match(text)
     if not needed:
         return {"match_none": {}}
     return {
         "multi_match": {
-            "query": " ".join(needed),
+            "query": needed,
             "fields": TEXT_FIELDS,
             "type": "cross_fields",
             "operator": "or",
@@ -197,13 +202,13 @@ def _words_match(text: str, *, relaxed: bool, boost: float = 1.0) -> dict[str, A
 
 
 def _typos_match(text: str) -> dict[str, Any]:
-    significant, generic = words_of(text)
-    needed = significant or generic
+    """The words with typos forgiven (names and summaries), at a lower weight."""
+    needed = _words_to_match(text)
     if not needed:
         return {"match_none": {}}
     return {
         "multi_match": {
-            "query": " ".join(needed),
+            "query": needed,
             "fields": FUZZY_FIELDS,
             "type": "best_fields",
             "fuzziness": FUZZINESS,

@@ -27,6 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -171,7 +172,13 @@ class Plan:
     by_name: dict[str, FacetKind]  # every facet of the filters and of ``facets``
     clauses: dict[str, dict[str, Any]]  # filter clause per filtered facet
     variants: list[str]  # the free words' synonym expansions
-    vector: list[float] | None = None  # the query's meaning (search.meaning), if it is used
+    meaning_text: str | None = None  # the words whose meaning ranks too (search.meaning)
+
+    @cached_property
+    def vector(self) -> list[float] | None:
+        """The query's meaning, embedded only when the engine is asked (a search answered
+        from the cache needs none)."""
+        return meaning.embed([self.meaning_text])[0] if self.meaning_text else None
 
     def ranked(self, mode: str = "exact", *, scored: bool = True) -> dict[str, Any]:
         """The query in ``mode``; ``scored=False`` leaves the meaning out (for highlighting
@@ -226,7 +233,7 @@ def plan(params: SearchParams, *, with_facets: bool = True) -> Plan:
         by_name=by_name,
         clauses=query.filter_clauses(params.filters, by_name),
         variants=curation.expansions(free) if free else [],
-        vector=meaning.embed([free])[0] if uses_meaning else None,
+        meaning_text=free if uses_meaning else None,
     )
 
 

@@ -234,8 +234,8 @@ class Balancer(Service):
     def socket(self) -> Path:
         return self.home / "admin.sock"
 
-    def command(self, line: str) -> str:
-        """One command of HAProxy's runtime API; its answer."""
+    def runtime(self, line: str) -> str:
+        """One command of HAProxy's runtime API (its admin socket); its answer."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(5)
             conn.connect(str(self.socket))
@@ -247,7 +247,7 @@ class Balancer(Service):
 
     def server_stats(self, server: str) -> dict[str, str]:
         """The ``show stat`` row of a web instance (status, scur: current sessions, ...)."""
-        header, *rows = self.command("show stat").lstrip("# ").splitlines()
+        header, *rows = self.runtime("show stat").lstrip("# ").splitlines()
         names = header.split(",")
         for row in rows:
             values = row.split(",")
@@ -257,13 +257,13 @@ class Balancer(Service):
 
     def drain(self, server: str, timeout: float = 30) -> None:
         """Send ``server`` no new requests and wait until it answers none (maintenance)."""
-        self.command(f"set server web/{server} state maint")
+        self.runtime(f"set server web/{server} state maint")
         if not wait_until(lambda: self.server_stats(server)["scur"] == "0", timeout, 0.1):
             raise ServiceError(f"balancer: {server} still busy after {timeout:.0f}s of draining")
 
     def resume(self, server: str, timeout: float = 30) -> None:
         """Give ``server`` requests again once its health checks pass."""
-        self.command(f"set server web/{server} state ready")
+        self.runtime(f"set server web/{server} state ready")
         if not wait_until(lambda: self.server_stats(server)["status"] == "UP", timeout, 0.1):
             raise ServiceError(f"balancer: {server} did not come back within {timeout:.0f}s")
 
