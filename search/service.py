@@ -9,10 +9,10 @@ cached under in ``search.cache``; this module orders the steps:
 1. Look the search up in the cache: its summary (counts, total, typo fallback, "did you
    mean") and its page of hits, under the index generation.
 2. Without a summary, compute it (once across processes): one request for the page of hits
-   with every facet aggregated; typo tolerance only when the words find fewer than
-   ``FUZZY_BELOW`` hits (then the same request again with a fuzzy clause, kept if it finds
-   more); a relaxed second pass (any one significant word) only when still nothing is
-   found; "did you mean" only for fewer than ``FEW_HITS``.
+   with every facet aggregated; typo tolerance only when the words match fewer than
+   ``FUZZY_BELOW`` packages before any filter (then the same request again with a fuzzy
+   clause, kept if it finds more); a relaxed second pass (any one significant word) only
+   when they still match nothing; "did you mean" only for fewer than ``FEW_HITS``.
 3. With a summary but no page, one request for the page (no aggregations, no counting).
 4. Pin the editors' promoted packages above the first page.
 
@@ -315,16 +315,17 @@ def _search_and_summarise(work: Plan) -> tuple[dict[str, Any], Summary]:
     """Search without the summary cache: the response and its summary."""
     params = work.params
     aggs = query.facet_aggregations(work.facets, params.filters, work.clauses)
+    aggs.update(query.matched_aggregation(work.clauses))
 
-    def run(mode: str) -> tuple[int, dict[str, Any]]:
+    def run(mode: str) -> tuple[int, int, dict[str, Any]]:
         body = work.hits_body(mode=mode, count=True)
         if aggs:
             body["aggs"] = aggs
         response = _run(body)
-        return response["hits"]["total"]["value"], response
+        return *query.totals(response), response
 
-    mode, total, response = _fallbacks(params.q, run)
-    suggestion = did_you_mean(work, total) if params.q and total < FEW_HITS else None
+    mode, total, matched, response = _fallbacks(params.q, run)
+    suggestion = did_you_mean(work, total) if params.q and matched < FEW_HITS else None
     return response, Summary(
         total=total,
         mode=mode,
@@ -347,23 +348,29 @@ def _read_facets(work: Plan, aggregations: Mapping[str, Any]) -> list[Facet]:
     return shown
 
 
-def _fallbacks(q: str, run: Callable[[str], tuple[int, T]]) -> tuple[str, int, T]:
-    """Run a search in the first mode that finds enough: ``run("exact")``; when that finds
-    fewer than ``FUZZY_BELOW`` hits and ``q`` has free words, ``run("fuzzy")`` (typos
-    forgiven, at a lower weight), kept if it finds more; when that still finds nothing and
-    ``q`` has several significant words, ``run("relaxed")`` (any one of them). ``run``
-    returns (hits found, anything); returns (the mode used, hits, that thing)."""
-    mode, (total, outcome) = "exact", run("exact")
-    if total >= FUZZY_BELOW or not query.has_free_words(q):
-        return mode, total, outcome
-    fuzzy_total, fuzzy_outcome = run("fuzzy")
-    if fuzzy_total > total:
-        mode, total, outcome = "fuzzy", fuzzy_total, fuzzy_outcome
-    if total == 0 and len(query.words_of(query.split_query(q)[0])[0]) > 1:
-        relaxed_total, relaxed_outcome = run("relaxed")
-        if relaxed_total > total:
-            mode, total, outcome = "relaxed", relaxed_total, relaxed_outcome
-    return mode, total, outcome
+def _fallbacks(q: str, run: Callable[[str], tuple[int, int, T]]) -> tuple[str, int, int, T]:
+    """Run a search in the first mode whose words find enough: ``run("exact")``; when its
+    words match fewer than ``FUZZY_BELOW`` packages (before any filter: a filter that
+    leaves few is no sign of a typo) and ``q`` has free words, ``run("fuzzy")`` (typos
+    forgiven, at a lower weight), kept if it shows more hits (or as many and matches more);
+    when the words still match nothing and ``q`` has several significant words,
+    ``run("relaxed")`` (any one of them). ``run`` returns (hits shown, packages matched
+    before the filters, anything); returns the mode used and what its ``run`` returned.
+
+    Measured on the benchmark's mix (600 searches, 247 filtered): deciding on the hits
+    shown sent 207 searches to a second, typo-tolerant request (6.9 ms of Elasticsearch
+    CPU each), 88 of them only because a filter left fewer than 5 hits."""
+    mode, (shown, matched, outcome) = "exact", run("exact")
+    if matched >= FUZZY_BELOW or not query.has_free_words(q):
+        return mode, shown, matched, outcome
+    fuzzy = run("fuzzy")
+    if (fuzzy[0], fuzzy[1]) > (shown, matched):
+        mode, (shown, matched, outcome) = "fuzzy", fuzzy
+    if matched == 0 and len(query.words_of(query.split_query(q)[0])[0]) > 1:
+        relaxed = run("relaxed")
+        if (relaxed[0], relaxed[1]) > (shown, matched):
+            mode, (shown, matched, outcome) = "relaxed", relaxed
+    return mode, shown, matched, outcome
 
 
 def promoted_hits(q: str) -> list[Hit]:
@@ -479,10 +486,9 @@ def _search_mode(work: Plan) -> str:
     if summary is not None:
         return summary.mode
 
-    def count(mode: str) -> tuple[int, None]:
-        return _count(
-            {"query": query.filtered(work.ranked(mode, scored=False), work.clauses)}
-        ), None
+    def count(mode: str) -> tuple[int, int, None]:
+        body = query.counts_body(work.ranked(mode, scored=False), work.clauses)
+        return *query.totals(_run(body)), None
 
     return _fallbacks(work.params.q, count)[0]
 

@@ -134,6 +134,31 @@ def test_typo_tolerance_is_a_fallback_for_few_exact_hits(client, catalog):
     assert counts == {"devel": 13, "utils": 12, "misc": 1}
 
 
+def test_filters_that_leave_few_hits_do_not_turn_typo_tolerance_on(client, catalog):
+    """Typo tolerance and "did you mean" are about the words: a filter that leaves few of
+    the packages they find says nothing about a typo (and the typo pass cost a sixth of the
+    benchmark's searches a second request)."""
+    from django.http import QueryDict
+
+    from search import service
+
+    make_package("frobnicater-x", section="misc", summary="frobnicater, one letter off")
+    writer.process_outbox()
+    # 25 packages say "frobnicator", none of them in misc: nothing shown, no near misses,
+    # and the section counts say where they are.
+    result = service.search(service.parse(QueryDict("q=frobnicator&section=misc")))
+    assert (result.total, result.mode, result.suggestion) == (0, "exact", None)
+    sections = {v.value: v.count for f in result.facets if f.name == "section" for v in f.values}
+    assert sections["devel"] == 13 and sections["utils"] == 12
+    # The facet-value search decides the same way.
+    response = client.get("/api/facets/section", {"q": "frobnicator", "section": "misc"})
+    counts = {v["value"]: v["count"] for v in response.json()["values"]}
+    assert counts == {"devel": 13, "utils": 12}
+    # Words that find few packages still get typo tolerance, filtered or not.
+    result = service.search(service.parse(QueryDict("q=frobnicater&section=devel")))
+    assert (result.total, result.mode) == (13, "fuzzy")
+
+
 def test_summary_cache_holds_total_and_suggestion(client, catalog):
     first = api(client, q="grobnicator")[1]
     again = api(client, q="grobnicator")[1]

@@ -116,7 +116,9 @@ def test_the_typo_fallback_forgives_typos_in_unstemmed_words_and_names():
     assert typo["filter"]["fuzzy"]["name.raw"]["value"] == "libreofice"
     inner = ranked["bool"]["must"][0]["function_score"]["query"]["function_score"]["query"]
     fuzzy = qualifying(inner)[-1]["multi_match"]
-    assert fuzzy["fuzziness"] == "AUTO" and fuzzy["prefix_length"] == 1
+    # One typo from 4 letters, two from 8; never in the first letter.
+    assert fuzzy["fuzziness"] == "AUTO:4,8" and fuzzy["prefix_length"] == 1
+    assert typo["filter"]["fuzzy"]["name.raw"]["fuzziness"] == "AUTO:4,8"
     assert "summary.exact^2" in fuzzy["fields"] and "summary^3" not in fuzzy["fields"]
     assert "fuzzy" not in str(query.ranked_query("libreofice"))
 
@@ -219,3 +221,48 @@ def test_facet_values_body_drops_the_facets_own_filter():
     body = query.facet_values_body(interface, {"match_all": {}}, clauses, "X1", 20)
     assert body["query"]["bool"]["filter"] == [{"term": {"y": 1}}]
     assert body["aggs"]["values"]["terms"]["include"] == "interface::.*[xX]1.*"
+
+
+def test_counts_before_and_after_the_filters():
+    clauses = {"section": {"terms": {"section": ["misc"]}}}
+    body = query.counts_body({"match_all": {}}, clauses)
+    # The filters go in the post_filter (the total), the matches before them in an
+    # aggregation; the same reader serves a page of hits with that aggregation.
+    assert body["size"] == 0 and body["track_total_hits"] is True
+    assert body["post_filter"] == {"bool": {"filter": [clauses["section"]]}}
+    assert body["aggs"] == query.matched_aggregation(clauses) != {}
+    response = {"hits": {"total": {"value": 2}}, "aggregations": {query.MATCHED: {"doc_count": 9}}}
+    assert query.totals(response) == (2, 9)
+    # Without filters there is nothing to add: both counts are the total.
+    assert query.matched_aggregation({}) == {}
+    assert "aggs" not in query.counts_body({"match_all": {}}, {})
+    assert query.totals({"hits": {"total": {"value": 4}}}) == (4, 4)
+
+
+def test_fallbacks_decide_on_the_words_not_on_the_filters():
+    from search.service import _fallbacks
+
+    asked = []
+
+    def run(results):
+        def answer(mode):
+            asked.append(mode)
+            return (*results[mode], mode)
+
+        return answer
+
+    # Filters leave 1 of the 30 packages the words match: no typo pass.
+    assert _fallbacks("vim", run({"exact": (1, 30)})) == ("exact", 1, 30, "exact")
+    assert asked == ["exact"]
+    # The words match 2: the typo pass, kept as it shows more.
+    got = _fallbacks("vimm", run({"exact": (0, 2), "fuzzy": (5, 40)}))
+    assert got == ("fuzzy", 5, 40, "fuzzy")
+    # As many shown, more matched (in other sections, which the facets then show): kept.
+    assert _fallbacks("vimm", run({"exact": (1, 1), "fuzzy": (1, 12)}))[0] == "fuzzy"
+    # Nothing matched by several words, even with typos: any one of them.
+    asked.clear()
+    results = {"exact": (0, 0), "fuzzy": (0, 0), "relaxed": (3, 3)}
+    assert _fallbacks("qqq zzz", run(results))[0] == "relaxed"
+    assert asked == ["exact", "fuzzy", "relaxed"]
+    # A quoted phrase alone has no words to forgive.
+    assert _fallbacks('"a b"', run({"exact": (0, 0)}))[0] == "exact"
