@@ -35,6 +35,15 @@ def test_texts_that_mean_the_same_are_nearer():
     assert cosine(need, player) > cosine(need, parser)
 
 
+def test_texts_embedded_together_keep_their_order_and_vectors():
+    # Embedded in batches of similar length, returned in the order given.
+    texts = ["x" * n + " video" for n in range(3 * meaning.EMBED_BATCH, 0, -7)]
+    together = meaning.embed(texts)
+    for text, vector in zip(texts, together, strict=True):
+        alone = meaning.embed([text])[0]
+        assert max(abs(a - b) for a, b in zip(alone, vector, strict=True)) <= 1e-4
+
+
 def test_a_document_text_is_name_summary_first_sentence_and_labels():
     text = meaning.document_text(
         "vlc",
