@@ -70,6 +70,14 @@ def _add_workload_options(parser: argparse.ArgumentParser) -> None:
         " (default 10000; the PostgreSQL baselines replay the same ones)",
     )
     parser.add_argument(
+        "--pg-replay-requests",
+        type=int,
+        default=None,
+        help="the PostgreSQL baselines replay only this many requests from the stream's start"
+        " (default: all of them). They cache nothing, so a prefix of the stream stands for"
+        " it; on the 1M catalog pg_fts answers 2 searches a second at concurrency 1",
+    )
+    parser.add_argument(
         "--zipf", type=float, default=1.0, help="exponent of the replay's Zipf law (default 1)"
     )
     parser.add_argument("--seed", type=int, default=20261121)
@@ -165,6 +173,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     unknown = set(args.phases) - set(phases.PHASES)
     if unknown or not args.phases:
         parser.error(f"unknown phases: {', '.join(sorted(unknown)) or '(none given)'}")
+    if args.pg_replay_requests is not None and args.pg_replay_requests < 1:
+        raise SystemExit("--pg-replay-requests must be at least 1")
     if min(args.queries, args.prefixes, args.replay_searches, args.replay_requests) < 1:
         parser.error(
             "--queries, --prefixes, --replay-searches and --replay-requests must be positive"

@@ -42,9 +42,9 @@ cache, every page of hits from Elasticsearch (what ``warm`` measured before the 
 sort, page, total and every facet the portal shows, one statement per search;
 ``bench.search_baselines``), through psycopg2 connection pools in the load generator,
 against a copy of the catalog tables. With ``replay`` selected too, each baseline also runs
-the replay stream (same requests, same order, same count; ``pg_*/search/replay``):
-PostgreSQL has no result cache, so this is what a site without a search engine pays for the
-same traffic.
+the replay stream (same requests, same order, same count, or its first
+``--pg-replay-requests``; ``pg_*/search/replay``): PostgreSQL has no result cache, so this is
+what a site without a search engine pays for the same traffic.
 """
 
 from __future__ import annotations
@@ -491,9 +491,10 @@ class Runner:
             mix = pg_work(self.workload.mix, mode, lookups, None)
             self.pg_levels(conninfo, Phase(f"pg_{mode}", "search", "none"), meter, mix, None)
             if self.workload.stream:
-                work = pg_work(self.workload.distinct, mode, lookups, self.workload.stream)
+                stream = self.workload.stream[: self.args.pg_replay_requests]
+                work = pg_work(self.workload.distinct, mode, lookups, stream)
                 phase = Phase(f"pg_{mode}", "search", "replay")
-                self.pg_levels(conninfo, phase, meter, work, len(self.workload.stream))
+                self.pg_levels(conninfo, phase, meter, work, len(stream))
 
     def pg_levels(
         self,

@@ -210,6 +210,17 @@ def _results(report: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _pg_prefix(replay: dict[str, Any], details: list[dict[str, Any]]) -> str:
+    """Say so when the baselines replayed only the stream's start (--pg-replay-requests)."""
+    counts = {d["requests"] for d in details if d["system"].startswith("pg_")}
+    if not counts or max(counts) >= replay["requests"]:
+        return ""
+    return (
+        f" (here of the stream's first {max(counts):,} requests only: with no cache, a prefix"
+        " of the stream costs what the whole does)"
+    )
+
+
 def _replay(report: dict[str, Any]) -> list[str]:
     replay = report["meta"].get("replay") or {}
     details = [d for d in report["details"] if d["cache"] == "replay"]
@@ -228,7 +239,9 @@ def _replay(report: dict[str, Any]) -> list[str]:
         " namespace and the cache fills as a site's would. *Answers from the cache*: the page"
         " of hits came from Redis (`hits_cached`); *summaries*: the counts did"
         " (`facets_cached`); *ideal*: an unbounded cache that never expires (every repeat a"
-        " hit). PostgreSQL has no result cache: it runs every request.",
+        " hit). PostgreSQL has no result cache: it runs every request"
+        + _pg_prefix(replay, details)
+        + ".",
         "",
         _table(
             [
