@@ -11,7 +11,7 @@ match its words.
 The model is WordLlama's ``l2_supercat`` (MIT), whose weights (16 MB) and tokenizer ship
 inside its PyPI wheel: nothing is downloaded, ever (``disable_download``, and the Hugging Face
 client is told it is offline before it is imported). It is a static embedding (token vectors,
-mean-pooled), so a text embeds in about 0.05 ms on one core and the catalog in about 10 s;
+mean-pooled), so a text embeds in about 0.05 ms on one core and the catalog in about 6 s;
 loading takes about 0.3 s, once per process.
 
 Measured with the judged queries (``bench/relevance/vectors/README.md`` and the README's
