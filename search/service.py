@@ -439,8 +439,10 @@ def suggest(prefix: str, limit: int = 8, queries: int = 4) -> Suggestions:
             {"name": h["_source"]["name"], "summary": h["_source"].get("summary", "")}
             for h in response["hits"]["hits"]
         ]
-        popular = [q for q in analytics.popular_queries(prefix, queries) if q != prefix.lower()]
-        return Suggestions(popular, packages)
+        # One more than wanted: the input itself, if people searched it, is not offered.
+        typed = prefix.lower()
+        candidates = analytics.popular_queries(prefix, queries + 1)
+        return Suggestions([q for q in candidates if q != typed][:queries], packages)
 
     return cache.remember(found.key(0), complete)[0]
 

@@ -487,6 +487,20 @@ def test_suggest_offers_searches_people_made(client, catalog):
     assert body["suggestions"][0]["name"] == "vim"
 
 
+def test_suggest_offers_four_past_searches_besides_the_typed_one(client, catalog):
+    from django.utils import timezone
+
+    from search.models import QueryStat
+
+    today = timezone.now().date()
+    made = [("vim", 50), ("vim plugins", 9), ("vim colors", 8), ("vim tutor", 7), ("vimrc", 6)]
+    for query, searches in made:
+        QueryStat.objects.create(day=today, query=query, searches=searches, zero_results=0)
+    # The typed search is the most frequent; leaving it out still leaves four to offer.
+    body = client.get("/api/suggest", {"q": "vim"}).json()
+    assert body["queries"] == ["vim plugins", "vim colors", "vim tutor", "vimrc"]
+
+
 def test_suggestions_are_cached_until_an_edit_is_searchable(client, catalog, monkeypatch):
     first = suggested(client, "zyg")
     assert first == []
