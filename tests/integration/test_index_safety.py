@@ -188,6 +188,10 @@ def test_a_rollback_waits_for_a_running_rebuild(loaded, monkeypatch):
     assert not errors
 
 
+def _default_interrupt() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_an_interrupted_rebuild_leaves_nothing_behind(search_index, signum):
@@ -207,6 +211,9 @@ def test_an_interrupted_rebuild_leaves_nothing_behind(search_index, signum):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a suite started in the background by a non-interactive shell
+        # inherits an ignored SIGINT, which Python then keeps ignoring (Ctrl-C never arrives).
+        preexec_fn=_default_interrupt,
     )
     # Wait until the new index is loading (behind the write alias), then stop the command.
     wait_for(lambda: len(indices_behind(write_alias())) > len(live), timeout=60)
