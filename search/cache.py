@@ -38,7 +38,7 @@ TTL = 300
 LOCK_TTL = 5
 WAIT_SECONDS = 0.25
 BREAKER_SECONDS = 5.0
-VERSION = 6  # bump when the shape of a cached entry, or the ranking, changes
+VERSION = 7  # bump when the shape of a cached entry, or the ranking, changes
 
 breaker = stores.Breaker("search cache", BREAKER_SECONDS)
 
