@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -184,6 +185,22 @@ def apt_install(package: str, step: str) -> None:
         env_extra=environment,
         timeout=900,
     )
+
+
+def debian_binary(command: str, path: str, package: str, step: str) -> str:
+    """The program ``command`` (on PATH, or at ``path`` where its Debian package puts it),
+    installing ``package`` first when it is missing."""
+
+    def found() -> str | None:
+        return shutil.which(command) or (path if Path(path).exists() else None)
+
+    located = found()
+    if located is None:
+        apt_install(package, step)
+        located = found()
+    if located is None:
+        raise ServiceError(f"{step}: '{command}' is still missing after installing {package}")
+    return located
 
 
 # --------------------------------------------------------------------------- service user

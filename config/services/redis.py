@@ -18,7 +18,6 @@ its containers the same settings (tests/test_compose.py compares them).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from config import env
@@ -28,7 +27,7 @@ from config.services.process import (
     RUN,
     VAR,
     ServiceError,
-    apt_install,
+    debian_binary,
     run,
     tail,
     wait_until,
@@ -80,13 +79,7 @@ class Redis(Service):
         return "\n".join(lines) + "\n"
 
     def binary(self) -> str:
-        found = shutil.which("redis-server") or (
-            "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
-        )
-        if not found:
-            apt_install("redis-server", "Redis")
-            return self.binary()
-        return found
+        return debian_binary("redis-server", "/usr/bin/redis-server", "redis-server", "Redis")
 
     def prepare(self) -> None:
         self.binary()

@@ -24,7 +24,6 @@ rate limits and the index generation in Redis, so any instance can answer any re
 
 from __future__ import annotations
 
-import shutil
 import socket
 import sys
 from pathlib import Path
@@ -36,7 +35,7 @@ from config.services.process import (
     RUN,
     VAR,
     ServiceError,
-    apt_install,
+    debian_binary,
     port_open,
     run,
     tail,
@@ -202,13 +201,7 @@ class Balancer(Service):
         return self.home / "haproxy.cfg"
 
     def binary(self) -> str:
-        found = shutil.which("haproxy") or (
-            "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
-        )
-        if not found:
-            apt_install("haproxy", "the load balancer")
-            return self.binary()
-        return found
+        return debian_binary("haproxy", "/usr/sbin/haproxy", "haproxy", "the load balancer")
 
     def servers(self) -> list[tuple[str, str]]:
         return [
