@@ -20,6 +20,18 @@ def test_a_terms_facet_lists_the_top_values_and_every_selected_one():
     ]
 
 
+def test_a_closed_set_facet_needs_no_second_aggregation_for_its_selected_values():
+    # Priority's five values all come back in its top five: a selected one is among them.
+    priority = FIXED["priority"]
+    assert list(priority.aggregation(["extra"])) == ["values"]
+    group = {"priority": {"buckets": [{"key": "optional", "doc_count": 7}]}}
+    assert priority.read(group, ["extra"]) == [
+        FacetValue("optional", "optional", 7, False),
+        FacetValue("extra", "extra", 0, True),
+    ]
+    assert list(FIXED["section"].aggregation(["web"])) == ["values", "selected"]
+
+
 def test_a_tag_facet_encodes_its_values_and_reads_only_its_own_tags():
     use = TagFacet.named("use")
     assert use.name == "tag.use" and use.label == "Use"
@@ -38,6 +50,22 @@ def test_a_tag_facet_encodes_its_values_and_reads_only_its_own_tags():
     assert [(r.value, r.count) for r in rows] == [("editing", 4), ("viewing", 4)]  # count, key
     assert use.values_include("ed") == r"use::.*[eE][dD].*"
     assert tags_include([use, TagFacet.named("works-with")]) == r"(use|works\-with)::.*"
+
+
+def test_a_selected_tag_value_is_counted_from_the_shared_tags_aggregation():
+    # The shared aggregation returns every bucket of its tag facets, so a selected value's
+    # count is already there: a second terms aggregation over ``tags`` for it cost a full
+    # pass over the matches (half of a 62 ms filtered browse of a million packages).
+    use = TagFacet.named("use")
+    assert use.aggregation(["rare"]) == {}
+    many = [{"key": f"use::v{i}", "doc_count": 100 - i} for i in range(12)]
+    shared = {"tags": {"buckets": [*many, {"key": "use::rare", "doc_count": 2}]}}
+    rows = use.read(shared, ["rare", "gone", "v0"])
+    assert [(r.value, r.count, r.selected) for r in rows] == [
+        *[(f"v{i}", 100 - i, i == 0) for i in range(use.size)],
+        ("gone", 0, True),  # selected, matched by nothing: still shown, at 0
+        ("rare", 2, True),  # selected, not among the top: its count from the shared buckets
+    ]
 
 
 def test_a_range_facet_shows_non_empty_and_selected_buckets_with_labels():
@@ -94,4 +122,4 @@ def test_tag_facets_speak_the_vocabulary_and_hide_placeholders():
         FacetValue("shell", "shell", 3, False),  # no words for it: the value itself
     ]
     # A placeholder someone selected (an old link) stays listed, as any selected value.
-    assert [r.value for r in interface.read(shared, ["TODO"])] == ["x11", "shell", "TODO"]
+    assert interface.read(shared, ["TODO"])[-1] == FacetValue("TODO", "TODO", 40, True)
