@@ -25,6 +25,7 @@ from typing import Any
 from django.db import connection
 
 from search import meaning, ranking
+from search.facets import SIZE
 
 # Fields a document gets from its row (the order of the SELECT below). Tags come with their
 # labels from Debian's vocabulary, in the tags' order (not the "special" facet's: its labels
@@ -90,6 +91,7 @@ def _row(values: tuple, stamp: str) -> Row:
             "tag_words": sorted(set(tag_labels)),
             "homepage": homepage,
             "installed_size_kb": installed,
+            SIZE.key_field: SIZE.key_of(installed),
             "download_size_bytes": download,
             "popularity": depends,
             "prior": ranking.prior(

@@ -83,6 +83,9 @@ class PackageDocument(Document):
     )
     homepage = fields.KeywordField(index=False)
     installed_size_kb = fields.LongField()
+    # The installed size's bucket of the size facet (search.facets.RangeFacet: a keyword to
+    # filter and count by, much cheaper to aggregate than the number).
+    size_range = fields.KeywordField()
     download_size_bytes = fields.LongField()
     popularity = fields.IntegerField()  # reverse depends (shown, and a sort)
     # search.ranking: the popularity prior in [0, 1) and what kind of package it is.

@@ -62,3 +62,29 @@ def test_zero_result_queries_offer_a_synonym_or_a_promotion(editor):
     assert 'href="/admin/search/promotion/add/?query=photo%20shop"' in html
     form = editor.get("/admin/search/synonymset/add/", {"terms": "photo shop, "})
     assert "photo shop, </textarea>" in form.content.decode()  # the form starts filled in
+
+
+def test_load_demo_rebuilds_an_index_built_with_another_schema(search_index, settings):
+    # A checkout whose schema changed (a new field, an analyser) left the demo's complete
+    # index as it was: `make run` then served a search without the new field until someone
+    # ran `manage.py reindex` by hand.
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from indexing import rebuild, writer
+    from search import indices
+    from tests.helpers import make_package
+
+    settings.DEBUG = True
+    make_package("schema-probe", installed_size_kb=50)
+    writer.process_outbox()
+    es = indices.client()
+    es.indices.put_mapping(index=search_index, meta={"schema": "an older one"})
+    out = StringIO()
+    call_command("load_demo", stdout=out)
+    live = indices.alias_state().live
+    assert live != search_index, out.getvalue()
+    assert indices.index_meta(live, es)["schema"] == indices.schema_digest()
+    assert "another schema" in out.getvalue()
+    assert rebuild.ensure_index().live == live

@@ -9,6 +9,7 @@ import pytest
 from indexing import documents
 from portal.models import Dependency, Package, Tag
 from search import ranking
+from search.facets import SIZE
 from search.indices import index_body
 from tests.helpers import make_package
 
@@ -32,6 +33,7 @@ def expected(package: Package) -> dict:
         "tag_words": sorted({t.label for t in package.tags.all() if t.facet != "special"}),
         "homepage": package.homepage,
         "installed_size_kb": package.installed_size_kb,
+        "size_range": SIZE.key_of(package.installed_size_kb),
         "download_size_bytes": package.download_size_bytes,
         "popularity": package.reverse_dependency_count,
         "prior": ranking.prior(
@@ -86,6 +88,7 @@ def test_the_builder_agrees_with_the_orm(varied):
     assert rich["popularity"] == 1
     assert rich["tag_words"] == ["Editing", "Program", "X Window System"]  # not "special"
     assert rich["kind"] == "program" and 0 < rich["prior"] < 1
+    assert rich["size_range"] == "medium"  # 1234 KB: from 1 to 10 MB
 
 
 def test_keyset_batches_cover_every_row_once(varied):

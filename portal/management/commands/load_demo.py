@@ -38,8 +38,8 @@ DEMO_PERMISSIONS = {
 class Command(BaseCommand):
     help = (
         "Prepare the local demo: import the bundled catalog if the database has no packages, "
-        "build the search index if it is missing or incomplete, and create a demo editor "
-        f"account ('{DEMO_USER}'), local use only: refused when DEBUG is off."
+        "build the search index if it is missing, incomplete or of another schema, and create "
+        f"a demo editor account ('{DEMO_USER}'), local use only: refused when DEBUG is off."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -52,14 +52,21 @@ class Command(BaseCommand):
             raise CommandError("load_demo creates a demo account; it only runs with DEBUG on.")
         if options["force"] or not Package.objects.exists():
             call_command("import_catalog", no_index=True, verbosity=options["verbosity"])
-        first = not indices.alias_state().live
+        live = indices.alias_state().live
+        first = not live
         found = None if first else counts()
-        if options["force"] or found is None or found.documents != found.rows:
-            self.stdout.write(
-                "No search index yet: building it."
-                if found is None
-                else f"Index holds {found.documents} of {found.rows} packages: rebuilding it."
-            )
+        # An index built with another schema (this checkout changed a field or an analyser)
+        # is rebuilt too: what the code searches may not be in it.
+        current = first or indices.index_meta(live).get("schema") == indices.schema_digest()
+        if options["force"] or found is None or found.documents != found.rows or not current:
+            if found is None:
+                self.stdout.write("No search index yet: building it.")
+            elif not current:
+                self.stdout.write("Index was built with another schema: rebuilding it.")
+            else:
+                self.stdout.write(
+                    f"Index holds {found.documents} of {found.rows} packages: rebuilding it."
+                )
             mark = indexing.outbox_mark()
             call_command("reindex", verbosity=options["verbosity"])
             if first:

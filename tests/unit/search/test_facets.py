@@ -70,17 +70,23 @@ def test_a_selected_tag_value_is_counted_from_the_shared_tags_aggregation():
 
 def test_a_range_facet_shows_non_empty_and_selected_buckets_with_labels():
     size = FIXED["size"]
-    clause = size.filter_clause(["tiny", "huge"])
-    assert clause["bool"]["should"] == [
-        {"range": {"installed_size_kb": {"lt": 100}}},
-        {"range": {"installed_size_kb": {"gte": 100 * 1024}}},
-    ]
-    group = {"size": {"buckets": {"tiny": {"doc_count": 5}, "small": {"doc_count": 0}}}}
+    # Documents keep their bucket's key: filters and counts use it, not the number.
+    assert size.filter_clause(["huge", "tiny"]) == {"terms": {"size_range": ["tiny", "huge"]}}
+    assert size.aggregation([]) == {"values": {"terms": {"field": "size_range", "size": 5}}}
+    group = {"size": {"buckets": [{"key": "tiny", "doc_count": 5}]}}
     assert size.read(group, ["small"]) == [
         FacetValue("tiny", "under 100 KB", 5, False),
         FacetValue("small", "100 KB – 1 MB", 0, True),
     ]
     assert size.label_of("medium") == "1 – 10 MB"
+
+
+def test_a_range_facet_puts_a_number_in_the_bucket_that_starts_at_or_below_it():
+    size = FIXED["size"]
+    assert [size.key_of(n) for n in (0, 99, 100, 1023, 1024, 100 * 1024, 10**9)] == [
+        "tiny", "tiny", "small", "small", "medium", "huge", "huge"
+    ]  # fmt: skip
+    assert size.key_of(None) is None
 
 
 def test_the_registry_knows_fixed_and_catalog_tag_facets():
