@@ -15,8 +15,10 @@ What is cached (all in the cache Redis, which may evict any of it):
 :func:`lookup` reads the generation (coordination Redis) and then every wanted entry (cache
 Redis) in one round trip each. :func:`remember` computes a missing entry at most once
 across processes: the first request takes a short lock and computes, the others wait
-briefly for it (no stampede). If Redis is down, searches run uncached: a breaker skips the
-cache for a few seconds instead of waiting on Redis for every request.
+briefly for it (no stampede); the entry, the page of hits computed with it and the lock's
+release then take one round trip (a cold search made 8 Redis round trips, now 6). If
+Redis is down, searches run uncached: a breaker skips the cache for a few seconds instead
+of waiting on Redis for every request.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -96,35 +98,49 @@ def put(key: str | None, value: Any) -> None:
         breaker.trip(exc)
 
 
-def remember(key: str | None, compute: Callable[[], T]) -> tuple[T, bool]:
+def remember(
+    key: str | None, compute: Callable[[], tuple[T, Mapping[str | None, Any]]]
+) -> tuple[T, bool]:
     """The entry ``key`` if another request stores it while we briefly wait, else
-    ``compute()`` (stored under ``key``); returns (value, whether it came from the cache).
+    ``compute()``'s value; returns (value, whether it came from the cache).
 
     The caller looked ``key`` up already and found nothing. Only the request holding the
     key's short lock computes and stores; the others wait up to ``WAIT_SECONDS`` for it,
-    then compute on their own without storing (a slow computation never blocks a page)."""
+    then compute on their own without storing (a slow computation never blocks a page).
+    ``compute`` returns the value and other entries to keep with it (a search's page of
+    hits; a None key is skipped): they are stored, and the lock released, in one round trip
+    (:func:`_store`)."""
     if key is None:
-        return compute(), False
+        return compute()[0], False
     cache = stores.cache()
+    lock = f"{key}:lock"
     try:
-        locked = bool(cache.add(f"{key}:lock", 1, LOCK_TTL))
+        locked = bool(cache.add(lock, 1, LOCK_TTL))
     except stores.REDIS_ERRORS as exc:  # compute uncached
         breaker.trip(exc)
-        return compute(), False
+        return compute()[0], False
     if not locked:
         waited = _wait_for(key)
         if waited is not None:
             return waited, True
-        return compute(), False
+        return compute()[0], False
     try:
-        value = compute()
-        put(key, value)
-        return value, False
-    finally:
-        try:
-            cache.delete(f"{key}:lock")
-        except stores.REDIS_ERRORS as exc:  # the lock expires by itself
-            breaker.trip(exc)
+        value, others = compute()
+    except BaseException:
+        _store({}, release=lock)
+        raise
+    entries = {key: value, **{name: v for name, v in others.items() if name is not None}}
+    _store(entries, release=lock)
+    return value, False
+
+
+def _store(entries: Mapping[str, Any], *, release: str) -> None:
+    """Keep ``entries`` and drop the lock ``release``, in one round trip (if Redis fails,
+    the lock expires by itself)."""
+    try:
+        stores.cache().store(entries, TTL, delete=[release])
+    except stores.REDIS_ERRORS as exc:
+        breaker.trip(exc)
 
 
 def _wait_for(key: str) -> Any:

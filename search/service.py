@@ -251,26 +251,30 @@ def search(
     use_cache = with_facets and bool(work.facets) and not explain
     names = [work.summary_name()] + ([work.page_name()] if settings.SEARCH_PAGE_CACHE else [])
     found = cache.lookup(live_index(), names) if use_cache else cache.Found.unusable()
+    page_key = found.key(1) if len(names) > 1 else None
     summary, page = found.value(0), found.value(1) if len(names) > 1 else None
-    response: dict[str, Any] | None = None
-    facets_cached = summary is not None
+    facets_cached = hits_cached = summary is not None
     if summary is None:
         computed: dict[str, Any] = {}
 
-        def summarise() -> Summary:
-            computed["response"], value = _search_and_summarise(work)
-            return value
+        def summarise() -> tuple[Summary, dict[str | None, Any]]:
+            response, value = _search_and_summarise(work)
+            computed["page"] = _page_of(response)
+            return value, {page_key: computed["page"]}  # kept with the summary
 
         summary, facets_cached = cache.remember(found.key(0), summarise)
-        response = computed.get("response")
-    hits_cached = page is not None and facets_cached
-    if not hits_cached:
-        if response is None or explain:
-            response = _run(work.hits_body(mode=summary.mode, count=False, explain=explain))
-        page = {"hits": {"hits": response["hits"]["hits"]}, "took": response.get("took", 0)}
-        if len(names) > 1:
-            cache.put(found.key(1), page)
+        page = computed.get("page")  # None: another request's summary was used
+        hits_cached = False
+    hits_cached = hits_cached and page is not None
+    if page is None or explain:
+        page = _page_of(_run(work.hits_body(mode=summary.mode, count=False, explain=explain)))
+        cache.put(page_key, page)
     return _result(work, summary, page, facets_cached=facets_cached, hits_cached=hits_cached)
+
+
+def _page_of(response: dict[str, Any]) -> dict[str, Any]:
+    """What the page cache keeps of a response: its hits and how long they took."""
+    return {"hits": {"hits": response["hits"]["hits"]}, "took": response.get("took", 0)}
 
 
 def _result(

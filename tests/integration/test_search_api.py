@@ -356,6 +356,30 @@ def test_a_repeated_search_is_answered_from_redis_alone(client, catalog, monkeyp
     assert names(body)[:2] == ["vim", "vim-gtk3"]
 
 
+def test_a_cold_search_keeps_its_summary_and_page_in_one_round_trip(client, catalog, monkeypatch):
+    # Past the lookup, a cold search took the stampede lock, then stored its summary,
+    # released the lock and stored its page: four round trips to the cache Redis where two
+    # do (the lock; then the summary, the page and the release, pipelined).
+    from redis.connection import AbstractConnection
+
+    port = stores.cache_client().connection_pool.connection_kwargs["port"]
+    sends = []
+    real = AbstractConnection.send_packed_command
+
+    def counting(self, *args, **kwargs):
+        if getattr(self, "port", None) == port:
+            sends.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    cold = api(client, q="vim")[1]
+    cold_trips = len(sends)
+    sends.clear()
+    warm = api(client, q="vim")[1]
+    assert not cold["hits_cached"] and warm["facets_cached"] and warm["hits_cached"]
+    assert cold_trips - len(sends) == 2
+
+
 def test_page_cache_can_be_switched_off(client, catalog, settings):
     settings.SEARCH_PAGE_CACHE = False
     api(client, q="vim")
