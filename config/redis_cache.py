@@ -60,6 +60,9 @@ class RedisCache(django_redis.RedisCache):
         client = self._cache.get_client(write=True)
         pipe = client.pipeline(transaction=False)
         for key, value in entries.items():
+            if seconds == 0:  # as Django's set: a non-positive timeout deletes the entry
+                pipe.delete(self.make_and_validate_key(key))
+                continue
             pipe.set(
                 self.make_and_validate_key(key), self._cache._serializer.dumps(value), ex=seconds
             )

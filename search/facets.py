@@ -69,7 +69,8 @@ class TermsFacet:
 
     def aggregation(self, selected: Sequence[str]) -> dict[str, Any]:
         """Sub-aggregations counting this facet's values: the top ``size`` ones, and the
-        selected ones (which may not be among the top)."""
+        selected ones when they may not be among the top (not for a closed set that comes
+        back whole)."""
         aggs: dict[str, Any] = {"values": {"terms": {"field": self.field, "size": self.size}}}
         # A closed set no larger than ``size`` comes back whole: its selected values with it.
         whole = self.choices is not None and len(self.choices) <= self.size
@@ -101,7 +102,8 @@ class TermsFacet:
         return rows
 
     def counts_of_selected(self, group: dict[str, Any]) -> dict[str, int]:
-        """Counts of the selected values (those not among the top ones among them)."""
+        """Counts of values that may be missing from the top buckets (the selected ones), by
+        value; a value not listed counts 0."""
         return {
             self.value_of(b["key"]): b["doc_count"]
             for b in group.get(f"{self.name}#selected", {}).get("buckets", [])

@@ -253,7 +253,8 @@ def search(
     found = cache.lookup(live_index(), names) if use_cache else cache.Found.unusable()
     page_key = found.key(1) if len(names) > 1 else None
     summary, page = found.value(0), found.value(1) if len(names) > 1 else None
-    facets_cached = hits_cached = summary is not None
+    facets_cached = summary is not None
+    fresh: dict[str, Any] | None = None  # a page computed with the summary
     if summary is None:
         computed: dict[str, Any] = {}
 
@@ -263,9 +264,10 @@ def search(
             return value, {page_key: computed["page"]}  # kept with the summary
 
         summary, facets_cached = cache.remember(found.key(0), summarise)
-        page = computed.get("page")  # None: another request's summary was used
-        hits_cached = False
-    hits_cached = hits_cached and page is not None
+        fresh = computed.get("page")  # None: another request's summary was used
+    hits_cached = fresh is None and facets_cached and page is not None
+    if fresh is not None:
+        page = fresh
     if page is None or explain:
         page = _page_of(_run(work.hits_body(mode=summary.mode, count=False, explain=explain)))
         cache.put(page_key, page)

@@ -41,3 +41,17 @@ def test_read_replicas_each_get_their_own_client():
     clients = {id(backend.get_client()) for _ in range(50)}
     assert len(clients) == 2  # reads spread over the two "replicas", one client each
     assert backend.get_client(write=True) not in {backend.get_client() for _ in range(50)}
+
+
+def test_store_sets_entries_and_deletes_keys_in_one_pipeline():
+    cache.set("redis-cache-lock", 1, 30)
+    cache.store({"redis-cache-a": {"x": 1}, "redis-cache-b": 7}, 30, delete=["redis-cache-lock"])
+    assert cache.get_many(["redis-cache-a", "redis-cache-b", "redis-cache-lock"]) == {
+        "redis-cache-a": {"x": 1},
+        "redis-cache-b": 7,
+    }
+    client = cache._cache.get_client(write=True)
+    assert 0 < client.ttl(cache.make_and_validate_key("redis-cache-b")) <= 30
+    cache.store({"redis-cache-a": "gone"}, 0)  # as Django's set: a timeout of 0 deletes
+    assert cache.get("redis-cache-a") is None
+    cache.delete("redis-cache-b")

@@ -380,6 +380,30 @@ def test_a_cold_search_keeps_its_summary_and_page_in_one_round_trip(client, cata
     assert cold_trips - len(sends) == 2
 
 
+def test_a_search_waiting_for_anothers_summary_uses_the_cached_page(client, catalog, monkeypatch):
+    # The summary is being computed by another request (its lock is taken) and the page of
+    # hits is cached: once the summary arrives, nothing is asked of the engine.
+    import threading
+
+    from django.http import QueryDict
+
+    from search import cache, service
+
+    api(client, q="vim")
+    work = service.plan(service.parse(QueryDict("q=vim")))
+    found = cache.lookup(service.live_index(), [work.summary_name(), work.page_name()])
+    summary_key, summary = found.key(0), found.value(0)
+    assert summary is not None and found.value(1) is not None
+    store = stores.cache()
+    store.delete(summary_key)
+    store.set(f"{summary_key}:lock", 1, 5)
+    threading.Timer(0.05, lambda: store.set(summary_key, summary, 60)).start()
+    engine = count_engine_searches(monkeypatch)
+    body = api(client, q="vim")[1]
+    assert body["facets_cached"] and body["hits_cached"] and engine == []
+    assert names(body)[:2] == ["vim", "vim-gtk3"]
+
+
 def test_page_cache_can_be_switched_off(client, catalog, settings):
     settings.SEARCH_PAGE_CACHE = False
     api(client, q="vim")
