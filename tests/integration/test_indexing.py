@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from io import StringIO
 
 import pytest
 from django.core.management import call_command
@@ -144,6 +145,22 @@ def test_search_status_verify_finds_and_repairs_drift(search_index):
     writer.process_outbox()
     assert verify.verify().clean
     call_command("search_status", "--verify")  # no drift: no error
+
+
+def test_search_status_sends_an_index_of_another_schema_to_a_rebuild_not_a_repair(search_index):
+    # Documents of an index built before a field was added lack it: every one "differs",
+    # and rewriting them cannot add the field to that index's mapping (dynamic: false), so
+    # a repair would make verify pass while searches by the field still find nothing.
+    ids = make_packages(3, prefix="schema")
+    writer.process_outbox()
+    client().delete(index=write_alias(), id=ids[0])  # some drift
+    client().indices.put_mapping(index=search_index, meta={"schema": "an older one"})
+    client().indices.refresh(index=search_index)
+    with pytest.raises(CommandError, match=r"another schema: run `manage\.py reindex`$"):
+        call_command("search_status", "--verify", stdout=StringIO())
+    with pytest.raises(CommandError, match="rewriting them cannot change its mapping"):
+        call_command("search_status", "--repair", stdout=StringIO())
+    assert outbox_backlog() == 0
 
 
 # ----------------------------------------------------------------- with the real worker

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from indexing import rebuild
 from indexing.status import record_rebuild
 from portal.models import Package
-from search import freshness
+from search import freshness, indices
 
 
 class Command(BaseCommand):
@@ -51,6 +51,12 @@ class Command(BaseCommand):
                         f"Rolled back: {target} is live again. The index it replaced is now the "
                         "rollback target (run --rollback again to undo)."
                     )
+                    if indices.index_meta(target).get("schema") != indices.schema_digest():
+                        self.stderr.write(
+                            f"Warning: {target} was built with another schema than this "
+                            "code's: searches that use a field it lacks miss it. Run the code "
+                            "that built it, or rebuild (`manage.py reindex`)."
+                        )
                     return
                 result = self.rebuild(options)
         except (rebuild.RebuildError, freshness.WriteNotRegistered) as exc:

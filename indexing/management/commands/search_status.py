@@ -75,6 +75,13 @@ class Command(BaseCommand):
                 "sample": report.drift[:20],
             }
             if options["repair"] and report.drift:
+                if status["schema_current"] is False:
+                    # Rewriting documents cannot add a field to an index's mapping.
+                    raise CommandError(
+                        "the live index was built with another schema, so its documents "
+                        "differ from what this code builds in every changed field, and "
+                        "rewriting them cannot change its mapping: run `manage.py reindex`"
+                    )
                 status["verify"]["repaired"] = drift.repair(report)
                 kick_after_commit()
         if options["json"]:
@@ -82,10 +89,12 @@ class Command(BaseCommand):
         else:
             self.print_human(status)
         if report is not None and not report.clean and not options["repair"]:
-            raise CommandError(
-                f"drift: {len(report.drift)} packages differ (see above); "
-                "run `manage.py search_status --repair` to reindex them"
+            remedy = (
+                "the live index was built with another schema: run `manage.py reindex`"
+                if status["schema_current"] is False
+                else "run `manage.py search_status --repair` to reindex them"
             )
+            raise CommandError(f"drift: {len(report.drift)} packages differ (see above); {remedy}")
         if report is None and status["count_mismatch"]:
             raise CommandError(f"count mismatch: {status['counts']}")
 
@@ -109,7 +118,7 @@ class Command(BaseCommand):
             w(f"removed         {name}")
         if s["schema_current"] is False:
             w(
-                "schema          the live index was built with an older schema (analysis or "
+                "schema          the live index was built with another schema (analysis or "
                 "mappings): run `manage.py reindex` for the change to take effect"
             )
         counts = s["counts"]
