@@ -17,6 +17,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+import redis
+
 from config import env
 from config.services.process import ROOT, ServiceError, wait_until
 
@@ -127,7 +129,12 @@ class ForegroundWorker:
         if self.proc is None or self.proc.poll() is not None:
             raise ServiceError(f"the Celery worker {self.hostname} exited; see {self.logfile}")
         destination = [f"{self.hostname}@{socket.gethostname()}"]
-        return bool(app.control.ping(timeout=0.5, destination=destination))
+        try:
+            return bool(app.control.ping(timeout=0.5, destination=destination))
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+            # A pooled broker connection that Redis closed (it restarted since): the error
+            # dropped it from the pool, so the next ping connects again.
+            return False
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the worker and its pool children (SIGKILL: no chance to ack or clean up)."""
