@@ -205,6 +205,14 @@ def say(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
+def shown(path: Path) -> Path:
+    """``path`` as messages show it: from the checkout when inside it, else whole."""
+    try:
+        return path.resolve().relative_to(ROOT)
+    except ValueError:
+        return path
+
+
 def document_count() -> int:
     """Documents behind the read alias (-1 when there is no index)."""
     from search import indices

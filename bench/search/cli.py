@@ -373,6 +373,6 @@ def main(argv: list[str] | None = None) -> int:
     runner.postgres(conninfo, lookups)
     data = build_report(args, argv, started, context)
     for path in report.write_outputs(data, args.output):
-        common.say(f"wrote {path.relative_to(common.ROOT)}")
+        common.say(f"wrote {common.shown(path)}")
     print_summary(data)
     return 0

@@ -355,7 +355,7 @@ class Runner:
                 if '"level": "WARNING"' in line or '"level": "ERROR"' in line
             ]
             if lines:
-                where = server.logfile.relative_to(common.ROOT)
+                where = common.shown(server.logfile)
                 self.recorder.notes.append(
                     f"The web app logged {len(lines)} warnings or errors (`{where}`),"
                     f" the first: `{lines[0][:300]}`."
