@@ -148,7 +148,6 @@ def collect() -> dict[str, Any]:
     es = indices.client()
     state = indices.alias_state(es)
     found = counts()
-    schema = indices.index_meta(state.live, es).get("schema") if state.live else None
     return {
         "read_alias": {"name": indices.read_alias(), "indices": state.read},
         "write_alias": {"name": indices.write_alias(), "indices": state.write},
@@ -161,7 +160,7 @@ def collect() -> dict[str, Any]:
         "count_mismatch": found.mismatch,
         # False: the live index was built with another schema (analysis or mappings); a
         # `manage.py reindex` makes the change take effect.
-        "schema_current": schema == indices.schema_digest() if state.live else None,
+        "schema_current": indices.schema_is_current(state.live, es) if state.live else None,
         "counts": found.describe(),
         "outbox": outbox_stats(),
         "last_sweep": _get(STATS_KEY),

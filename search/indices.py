@@ -126,6 +126,11 @@ def index_meta(index: str, es: Elasticsearch | None = None) -> dict[str, Any]:
     return es.indices.get_mapping(index=index)[index]["mappings"].get("_meta") or {}
 
 
+def schema_is_current(index: str, es: Elasticsearch | None = None) -> bool:
+    """Whether ``index`` was built with this code's schema (:func:`schema_digest`)."""
+    return index_meta(index, es).get("schema") == schema_digest()
+
+
 def indices_behind(alias: str) -> list[str]:
     """The concrete indices an alias points at (empty when the alias does not exist)."""
     try:

@@ -74,7 +74,7 @@ def ensure_index(rebuild: bool) -> str:
     reason = "asked (--reindex)" if rebuild else None
     if reason is None and state.live is None:
         reason = "no index yet"
-    if reason is None and indices.index_meta(state.live).get("schema") != indices.schema_digest():
+    if reason is None and not indices.schema_is_current(state.live):
         reason = "built with another schema"
     if reason is None and counts().mismatch:
         reason = "documents and rows differ"

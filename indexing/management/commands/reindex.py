@@ -51,7 +51,7 @@ class Command(BaseCommand):
                         f"Rolled back: {target} is live again. The index it replaced is now the "
                         "rollback target (run --rollback again to undo)."
                     )
-                    if indices.index_meta(target).get("schema") != indices.schema_digest():
+                    if not indices.schema_is_current(target):
                         self.stderr.write(
                             f"Warning: {target} was built with another schema than this "
                             "code's: searches that use a field it lacks miss it. Run the code "

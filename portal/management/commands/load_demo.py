@@ -57,7 +57,7 @@ class Command(BaseCommand):
         found = None if first else counts()
         # An index built with another schema (this checkout changed a field or an analyser)
         # is rebuilt too: what the code searches may not be in it.
-        current = first or indices.index_meta(live).get("schema") == indices.schema_digest()
+        current = first or indices.schema_is_current(live)
         if options["force"] or found is None or found.documents != found.rows or not current:
             if found is None:
                 self.stdout.write("No search index yet: building it.")
