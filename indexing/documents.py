@@ -91,7 +91,7 @@ def _row(values: tuple, stamp: str) -> Row:
             "tag_words": sorted(set(tag_labels)),
             "homepage": homepage,
             "installed_size_kb": installed,
-            SIZE.key_field: SIZE.key_of(installed),
+            SIZE.field: SIZE.key_of(installed),
             "download_size_bytes": download,
             "popularity": depends,
             "prior": ranking.prior(

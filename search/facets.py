@@ -206,18 +206,18 @@ def tags_include(facets: Iterable[TagFacet]) -> str:
 
 @dataclass(frozen=True)
 class RangeFacet:
-    """Numeric buckets of a field: (key, label, from, to) each, ``to`` exclusive.
+    """Numeric buckets: (key, label, from, to) each, ``to`` exclusive.
 
-    Each document also stores its bucket's key in ``key_field`` (:meth:`key_of`, at index
-    time), and filters and counts use that keyword. A ``range`` aggregation over the number
-    decoded every match's value: at a million packages it was 1.2 of a search's 14 ms of
-    Elasticsearch CPU (the benchmark's mix), and 32 ms of a 146 ms browse matching 995,000
-    packages, where a terms aggregation over a keyword of five values costs about 8."""
+    Each document stores the key of its number's bucket in the keyword ``field`` (the
+    document builder calls :meth:`key_of`), and filters and counts use that keyword. A
+    ``range`` aggregation over the number decoded every match's value: at a million
+    packages it was 1.2 of a search's 14 ms of Elasticsearch CPU (the benchmark's mix), and
+    32 ms of a 146 ms browse matching 995,000 packages, where a terms aggregation over a
+    keyword of five values costs about 8."""
 
     name: str
     label: str
     field: str
-    key_field: str
     ranges: tuple[tuple[str, str, int | None, int | None], ...]
     searchable: bool = False
     shares_tags_aggregation: ClassVar[bool] = False
@@ -239,10 +239,10 @@ class RangeFacet:
         return None
 
     def filter_clause(self, values: Sequence[str]) -> dict[str, Any]:
-        return {"terms": {self.key_field: [key for key in self.choices if key in values]}}
+        return {"terms": {self.field: [key for key in self.choices if key in values]}}
 
     def aggregation(self, selected: Sequence[str]) -> dict[str, Any]:
-        return {"values": {"terms": {"field": self.key_field, "size": len(self.ranges)}}}
+        return {"values": {"terms": {"field": self.field, "size": len(self.ranges)}}}
 
     def read(self, group: dict[str, Any], selected: Iterable[str]) -> list[FacetValue]:
         chosen = set(selected)
@@ -280,8 +280,8 @@ SIZE_RANGES = (
 PRIORITIES = ("required", "important", "standard", "optional", "extra")
 ARCHITECTURES = ("amd64", "all")
 
-# Its bucket is part of every document (indexing.documents).
-SIZE = RangeFacet("size", "Installed size", "installed_size_kb", "size_range", SIZE_RANGES)
+# The bucket of each document's installed_size_kb (indexing.documents).
+SIZE = RangeFacet("size", "Installed size", "size_range", SIZE_RANGES)
 
 FIXED: dict[str, FacetKind] = {
     "section": TermsFacet("section", "Section", "section", size=12, searchable=True),
