@@ -196,6 +196,23 @@ class Plan:
         spec = [params.sort, params.page, params.page_size, cursor]
         return f"{self.summary_name()}:page:{cache.digest(spec)[:16]}"
 
+    @cached_property
+    def aggregations(self) -> dict[str, Any]:
+        """Every shown facet's counts, and the matches before the filters (``aggs``)."""
+        aggs = query.facet_aggregations(self.facets, self.params.filters, self.clauses)
+        aggs.update(query.matched_aggregation(self.clauses))
+        return aggs
+
+    def summary_body(self, mode: str) -> dict[str, Any]:
+        """The request of a search the summary cache does not have, in ``mode``: a page of
+        hits, the exact total, the facets' counts and the matches before the filters. In
+        "exact" mode it is all a cold search must ask (``bench.search``'s ``engine`` phase
+        sends these alone, the floor of a cold search)."""
+        body = self.hits_body(mode=mode, count=True)
+        if self.aggregations:
+            body["aggs"] = self.aggregations
+        return body
+
     def hits_body(self, *, mode: str, count: bool, explain: bool = False) -> dict[str, Any]:
         params = self.params
         highlighted = None
@@ -320,14 +337,9 @@ def _selected(work: Plan) -> list[Selected]:
 def _search_and_summarise(work: Plan) -> tuple[dict[str, Any], Summary]:
     """Search without the summary cache: the response and its summary."""
     params = work.params
-    aggs = query.facet_aggregations(work.facets, params.filters, work.clauses)
-    aggs.update(query.matched_aggregation(work.clauses))
 
     def run(mode: str) -> tuple[int, int, dict[str, Any]]:
-        body = work.hits_body(mode=mode, count=True)
-        if aggs:
-            body["aggs"] = aggs
-        response = _run(body)
+        response = _run(work.summary_body(mode))
         return *query.totals(response), response
 
     mode, total, matched, response = _fallbacks(params.q, run)

@@ -369,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     runner = phases.Runner(args, workload, services, recorder)
     context["runner"] = runner
     runner.portal()
+    runner.engine()
     runner.warm_counts()
     runner.postgres(conninfo, lookups)
     data = build_report(args, argv, started, context)

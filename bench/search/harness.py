@@ -177,13 +177,25 @@ class Client:
     """One load-generator thread's HTTP keep-alive connection (reconnects when the server
     closes it)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, host: str = HOST) -> None:
         self.port = port
-        self.conn = http.client.HTTPConnection(HOST, port, timeout=60)
+        self.conn = http.client.HTTPConnection(host, port, timeout=60)
 
     def get(self, path: str) -> tuple[int, bytes]:
+        return self._send("GET", path)
+
+    def post_json(self, path: str, body: bytes) -> tuple[int, bytes]:
+        return self._send("POST", path, body, {"Content-Type": "application/json"})
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
         try:
-            self.conn.request("GET", path)
+            self.conn.request(method, path, body, headers or {})
             response = self.conn.getresponse()
             return response.status, response.read()
         except (OSError, http.client.HTTPException):
@@ -212,6 +224,14 @@ def machine_busy_jiffies() -> int:
 
 def _port(url: str, default: int) -> int:
     return urllib.parse.urlsplit(url).port or default
+
+
+def elasticsearch_address() -> tuple[str, int]:
+    """The host and HTTP port of the first Elasticsearch node the web app talks to."""
+    from config import env
+
+    url = env.connections().elasticsearch_hosts[0]
+    return urllib.parse.urlsplit(url).hostname or HOST, _port(url, 9200)
 
 
 @dataclass

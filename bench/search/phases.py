@@ -38,6 +38,15 @@ Portal phases, against one web app (``harness.Server``), in this order:
 such cache value): ``warm`` on a second web app with ``SEARCH_PAGE_CACHE=0``: counts from the
 cache, every page of hits from Elasticsearch (what ``warm`` measured before the page cache).
 
+``engine`` (``elasticsearch/search/cold``, no web app): the floor of a cold search. For
+every search of the mix, the request a cold search sends first (a page of hits with
+highlights, the exact total, every facet's counts: ``search.service.Plan.summary_body`` in
+"exact" mode, the query's meaning vector included), built once by the service's own code in
+the load generator and sent straight to Elasticsearch over keep-alive HTTP, at each
+concurrency. No Redis, no web app, no typo-tolerant second request, no "did you mean": what
+Elasticsearch alone answers on this machine, to set the cold rows against (a target the
+engine alone cannot reach is out of reach of the portal).
+
 ``pg_ilike`` and ``pg_fts`` (``pg_*/search/none``): the mix in PostgreSQL (text, filters,
 sort, page, total and every facet the portal shows, one statement per search;
 ``bench.search_baselines``), through psycopg2 connection pools in the load generator,
@@ -64,7 +73,7 @@ from bench import search_queries as queries
 from bench.search import harness
 from bench.search.harness import CpuMeter, Load, Measurement, Server
 
-PHASES = ("replay", "warm", "warm_counts", "cold", "suggest", "pg_ilike", "pg_fts")
+PHASES = ("replay", "warm", "warm_counts", "cold", "suggest", "engine", "pg_ilike", "pg_fts")
 PORTAL_PHASES = ("replay", "warm", "cold", "suggest")  # run in this order on one web app
 ROW_CACHES = {"warm", "cold", "none", "replay"}  # others go to extra_rows
 FACET_TTL = 300  # search.facet_cache.TTL: re-run the warm-up pass before it can expire
@@ -466,6 +475,24 @@ class Runner:
             self.clean_namespace()
             self.check_log(server)
 
+    # ------------------------------------------------------------------ the engine alone
+
+    def engine(self) -> None:
+        """Every cold search's first request, straight to Elasticsearch (no web app)."""
+        if "engine" not in self.args.phases:
+            return
+        from search.indices import read_alias
+
+        common.say(f"building the engine phase's {len(self.workload.mix)} request bodies ...")
+        bodies = engine_bodies(self.workload.mix)
+        path = f"/{urllib.parse.quote(read_alias())}/_search"
+        host, port = harness.elasticsearch_address()
+        meter = CpuMeter(self.services)
+        for c in self.args.levels:
+            load = Load(c, lambda: harness.Client(port, host), engine_work(path, bodies), _close)
+            measurement = self.timed(load, len(bodies), meter)
+            self.recorder.record(Phase("elasticsearch", "search", "cold"), c, measurement)
+
     def clean_namespace(self) -> None:
         from search import stores
 
@@ -526,6 +553,36 @@ class Runner:
                 self.recorder.record(phase, c, measurement)
             finally:
                 pool.closeall()
+
+
+def engine_bodies(mix: list[queries.Query]) -> list[bytes]:
+    """The request a cold search of each query sends first, as the web app builds it."""
+    from django.http import QueryDict
+
+    from search import service
+
+    bodies = []
+    for q in mix:
+        params = service.parse(QueryDict(urllib.parse.urlsplit(q.path()).query))
+        body = service.plan(params).summary_body("exact")
+        bodies.append(json.dumps(body).encode())
+    return bodies
+
+
+def engine_work(path: str, bodies: list[bytes]) -> harness.Work:
+    """POST ``bodies[i]`` to ``path``; Elasticsearch's ``took`` is kept."""
+
+    def work(client: harness.Client, i: int) -> tuple[bool, str | None, harness.Info]:
+        status, answer = client.post_json(path, bodies[i])
+        if status != 200:
+            return False, f"HTTP {status} from Elasticsearch: {answer[:200]!r}", None
+        return True, None, {"took_ms": json.loads(answer).get("took")}
+
+    return work
+
+
+def _close(client: harness.Client) -> None:
+    client.close()
 
 
 def replay_extra(

@@ -380,6 +380,23 @@ def test_a_cold_search_keeps_its_summary_and_page_in_one_round_trip(client, cata
     assert cold_trips - len(sends) == 2
 
 
+def test_a_cold_search_sends_its_plans_summary_body_first(client, catalog, monkeypatch):
+    # bench.search's engine phase sends Plan.summary_body("exact") alone as the floor of a
+    # cold search: it must be the very request a cold search sends.
+    from django.http import QueryDict
+
+    from search import service
+
+    sent = []
+    real = service._run
+    monkeypatch.setattr(service, "_run", lambda body: sent.append(body) or real(body))
+    query_string = "q=image+viewer&section=graphics&sort=relevance"
+    api(client, **dict(QueryDict(query_string).items()))
+    plan = service.plan(service.parse(QueryDict(query_string)))
+    assert sent and sent[0] == plan.summary_body("exact")
+    assert {"query", "aggs", "highlight", "post_filter"} <= set(sent[0])
+
+
 def test_a_search_waiting_for_anothers_summary_uses_the_cached_page(client, catalog, monkeypatch):
     # The summary is being computed by another request (its lock is taken) and the page of
     # hits is cached: once the summary arrives, nothing is asked of the engine.
