@@ -4,16 +4,17 @@ A rebuild, under the rebuild lease (one at a time; it frees itself within a minu
 crash, ``indexing.lease``):
 
 1. Remove what a crashed rebuild left behind (an index behind the write alias only).
-2. Create a new timestamped index with bulk-load settings (no refresh, no replicas) and add
-   it to the **write alias**, so every incremental write made during the rebuild reaches it.
+2. Create a new timestamped index with bulk-load settings (no refresh, no replicas, no
+   merges) and add it to the **write alias**, so every incremental write made during the
+   rebuild reaches it.
 3. Stream every row from PostgreSQL by primary-key ranges and bulk-load it with external
    versions (``indexing.bulkload``), so a concurrent newer write is never overwritten.
-4. Restore refresh and replicas, force-merge, and in one atomic ``update_aliases`` call move
-   the **read alias** to the new index and the **previous alias** to the index it replaces,
-   which stays behind the write alias: it keeps receiving every edit and delete, so
-   ``rollback()`` brings back an index equal to the database. It is dropped when the
-   retention period (``SEARCH_ROLLBACK_HOURS``) ends (``expire_previous``, from beat) or at
-   the next rebuild.
+4. Restore refresh, replicas and merging, force-merge into one segment, and in one atomic
+   ``update_aliases`` call move the **read alias** to the new index and the **previous
+   alias** to the index it replaces, which stays behind the write alias: it keeps receiving
+   every edit and delete, so ``rollback()`` brings back an index equal to the database. It
+   is dropped when the retention period (``SEARCH_ROLLBACK_HOURS``) ends
+   (``expire_previous``, from beat) or at the next rebuild.
 
 What cannot go wrong any more, each with its test (``tests/integration/test_index_safety.py``):
 
@@ -216,11 +217,7 @@ def _live() -> str | None:
 
 
 def _make_live_settings(es: Elasticsearch, name: str, merge: bool, step: Callable) -> None:
-    live = indices.index_settings()
-    es.indices.put_settings(
-        index=name,
-        settings={k: live[k] for k in ("number_of_replicas", "refresh_interval", "gc_deletes")},
-    )
+    es.indices.put_settings(index=name, settings=indices.live_settings_update())
     es.indices.refresh(index=name)
     if merge:
         step("merging the new index into one segment")

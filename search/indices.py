@@ -69,8 +69,22 @@ def new_index_name(now: datetime | None = None) -> str:
     return f"{prefix()}-{stamp}"
 
 
+# While a rebuild loads a new index, it merges nothing: the rebuild merges it into one
+# segment at the end anyway, and every merge before that built the merged segments' graphs
+# of meaning vectors again (Lucene builds a merged segment's HNSW graph from its largest
+# part's graph plus every other vector). With the default tiered policy, a 1,000,000-package
+# rebuild merged 2.4 million documents in 501 s of merge time on 2 cores (550.5 s in all,
+# 1,817 docs/s); with merges deferred, one merge of the 164 loaded segments took 155 s
+# (460.3 s in all, 2,173 docs/s). Reset to the defaults when the index goes live.
+BULK_LOAD_MERGE_POLICY = {
+    "merge.policy.segments_per_tier": 500,
+    "merge.policy.max_merge_at_once": 500,
+}
+
+
 def index_settings(*, bulk_load: bool = False) -> dict[str, Any]:
-    """Index settings from Django settings; ``bulk_load`` turns refresh and replicas off.
+    """Index settings from Django settings; ``bulk_load`` turns refresh, replicas and
+    merges (:data:`BULK_LOAD_MERGE_POLICY`) off.
 
     ``gc_deletes`` is how long a versioned delete's tombstone is remembered: a write older
     than the delete that arrives within that time is rejected. It is longer while bulk
@@ -81,7 +95,18 @@ def index_settings(*, bulk_load: bool = False) -> dict[str, Any]:
         "number_of_replicas": 0 if bulk_load else settings.SEARCH_INDEX_REPLICAS,
         "refresh_interval": "-1" if bulk_load else settings.SEARCH_INDEX_REFRESH_INTERVAL,
         "gc_deletes": "30m" if bulk_load else "5m",
+        **(BULK_LOAD_MERGE_POLICY if bulk_load else {}),
     }
+
+
+def live_settings_update() -> dict[str, Any]:
+    """What turns a bulk-loaded index into a live one: the live refresh, replicas and
+    tombstones, and the default merge policy back (``None`` resets a setting)."""
+    live = index_settings()
+    update: dict[str, Any] = {
+        k: live[k] for k in ("number_of_replicas", "refresh_interval", "gc_deletes")
+    }
+    return update | dict.fromkeys(BULK_LOAD_MERGE_POLICY)
 
 
 def _schema() -> dict[str, Any]:

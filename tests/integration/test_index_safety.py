@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from io import StringIO
 
 import pytest
@@ -69,6 +70,30 @@ def hold_bulk_load(monkeypatch) -> tuple[threading.Event, threading.Event]:
 
     monkeypatch.setattr(helpers, "streaming_bulk", slow_bulk)
     return loading, release
+
+
+@contextlib.contextmanager
+def rebuild_held_while_loading(monkeypatch) -> Iterator[None]:
+    """A rebuild in another thread, held at the start of its bulk load while the block
+    runs; then it finishes, and an error it raised fails the test."""
+    loading, release = hold_bulk_load(monkeypatch)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            rebuild.rebuild(batch_size=100)
+        except BaseException as exc:
+            errors.append(exc)
+
+    builder = threading.Thread(target=run)
+    builder.start()
+    try:
+        assert loading.wait(30)
+        yield
+    finally:
+        release.set()
+        builder.join(60)
+    assert not errors
 
 
 def swaps_read_alias(actions) -> bool:
@@ -167,6 +192,26 @@ def test_a_rollback_to_an_index_of_another_schema_says_what_that_means(loaded):
     assert indices.index_meta(first)["schema"] != indices.schema_digest()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_rebuild_defers_merges_while_loading_and_goes_live_with_the_usual_policy(
+    loaded, monkeypatch
+):
+    # While loading, a new index merges nothing (its merges rebuilt the vectors' graphs
+    # again and again); live, it merges as every index does, or later edits would pile up
+    # segments.
+    with rebuild_held_while_loading(monkeypatch):
+        name = next(
+            i for i in indices_behind(write_alias()) if i not in indices_behind(read_alias())
+        )
+        during = es().indices.get_settings(index=name, flat_settings=True)[name]["settings"]
+    live = indices_behind(read_alias())[0]
+    assert live == name
+    after = es().indices.get_settings(index=live, flat_settings=True)[live]["settings"]
+    for key in ("index.merge.policy.segments_per_tier", "index.merge.policy.max_merge_at_once"):
+        assert int(during[key]) >= 100
+        assert key not in after
+
+
 def test_reindex_reports_truthfully_what_it_kept_and_removed(loaded):
     call_command("reindex", verbosity=0)
     previous = indices_behind(read_alias())[0]
@@ -182,25 +227,8 @@ def test_reindex_reports_truthfully_what_it_kept_and_removed(loaded):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_rollback_waits_for_a_running_rebuild(loaded, monkeypatch):
-    loading, release = hold_bulk_load(monkeypatch)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            rebuild.rebuild(batch_size=100)
-        except BaseException as exc:
-            errors.append(exc)
-
-    builder = threading.Thread(target=run)
-    builder.start()
-    try:
-        assert loading.wait(30)
-        with pytest.raises(Exception, match="in progress"):
-            rebuild.rollback()
-    finally:
-        release.set()
-        builder.join(60)
-    assert not errors
+    with rebuild_held_while_loading(monkeypatch), pytest.raises(Exception, match="in progress"):
+        rebuild.rollback()
 
 
 def _default_interrupt() -> None:
