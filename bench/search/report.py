@@ -178,6 +178,11 @@ def _intro(report: dict[str, Any]) -> list[str]:
         " facet counts, total and hits. Autocomplete: *warm* after every prefix was asked"
         " once (answers kept per index generation), *cold* with the generation bumped before"
         " every request.",
+        "* **elasticsearch** (the `engine` phase, when run): the request each search of the mix"
+        " sends first when nothing is cached (hits with highlights, exact total, every facet's"
+        " counts; `search.service.Plan.summary_body`), straight from the load generator to"
+        " Elasticsearch: no web app, no Redis, no typo-tolerant second request. The floor of a"
+        " cold search on this machine.",
         "* **pg_ilike**: `name/summary/description ILIKE '%word%'` for each word (pg_trgm GIN"
         " indexes), relevance = `reverse_dependency_count`; **pg_fts**: a weighted `tsvector`"
         " (GIN), `websearch_to_tsquery('english')`, `ts_rank`. Both compute the same page of"
