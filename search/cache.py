@@ -124,16 +124,14 @@ def remember(
         if waited is not None:
             return waited, True
         return compute()[0], False
-    released = False
     try:
         value, others = compute()
         entries = {key: value, **{name: v for name, v in others.items() if name is not None}}
         _store(entries, release=lock)
-        released = True
-        return value, False
-    finally:
-        if not released:  # compute (or encoding what it returned) failed
-            _store({}, release=lock)
+    except BaseException:  # compute (or encoding what it returned) failed
+        _store({}, release=lock)
+        raise
+    return value, False
 
 
 def _store(entries: Mapping[str, Any], *, release: str) -> None:

@@ -61,6 +61,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import json
 import time
 import urllib.parse
@@ -387,7 +388,7 @@ class Runner:
         return harness.Client(self.args.port)
 
     def http_load(self, c: int, paths: list[str], parse: bool, before: Any = None) -> Load:
-        return Load(c, self.client, harness.http_work(paths, parse), lambda s: s.close(), before)
+        return Load(c, self.client, harness.http_work(paths, parse), harness.Client.close, before)
 
     def replay(self, meter: CpuMeter) -> None:
         phase = Phase("portal", "search", "replay")
@@ -489,7 +490,8 @@ class Runner:
         host, port = harness.elasticsearch_address()
         meter = CpuMeter(self.services)
         for c in self.args.levels:
-            load = Load(c, lambda: harness.Client(port, host), engine_work(path, bodies), _close)
+            client = functools.partial(harness.Client, port, host)
+            load = Load(c, client, engine_work(path, bodies), harness.Client.close)
             measurement = self.timed(load, len(bodies), meter)
             self.recorder.record(Phase("elasticsearch", "search", "cold"), c, measurement)
 
@@ -579,10 +581,6 @@ def engine_work(path: str, bodies: list[bytes]) -> harness.Work:
         return True, None, {"took_ms": json.loads(answer).get("took")}
 
     return work
-
-
-def _close(client: harness.Client) -> None:
-    client.close()
 
 
 def replay_extra(
