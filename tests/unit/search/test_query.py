@@ -118,9 +118,19 @@ def test_the_typo_fallback_forgives_typos_in_unstemmed_words_and_names():
     fuzzy = qualifying(inner)[-1]["multi_match"]
     # One typo from 4 letters, two from 8; never in the first letter.
     assert fuzzy["fuzziness"] == "AUTO:4,8" and fuzzy["prefix_length"] == 1
-    assert typo["filter"]["fuzzy"]["name.raw"]["fuzziness"] == "AUTO:4,8"
     assert "summary.exact^2" in fuzzy["fields"] and "summary^3" not in fuzzy["fields"]
     assert "fuzzy" not in str(query.ranked_query("libreofice"))
+
+
+def test_the_name_typo_bonus_is_for_a_name_one_typo_away():
+    # One edit, however long the name (two reach other names, and cost more to find).
+    typo = query.ranked_query("libreofice", mode="fuzzy")["bool"]["should"][1]
+    near = typo["constant_score"]["filter"]["fuzzy"]["name.raw"]
+    assert near == {"value": "libreofice", "fuzziness": 1, "prefix_length": query.FUZZY_PREFIX}
+    assert typo["constant_score"]["boost"] == query.NAME_TYPO_BOOST
+    # Not below 4 letters, where one edit is another word ("vim", "aim").
+    assert len(query.ranked_query("vmi", mode="fuzzy")["bool"]["should"]) == 1
+    assert len(query.ranked_query("vimm", mode="fuzzy")["bool"]["should"]) == 2
 
 
 def test_synonym_variants_are_alternatives_at_a_lower_weight():
@@ -181,6 +191,14 @@ def test_filtered_adds_every_filter_to_a_query():
     assert query.filtered({"match_all": {}}, clauses) == {
         "bool": {"must": [{"match_all": {}}], "filter": [{"term": {"x": 1}}]}
     }
+
+
+def test_did_you_mean_corrects_one_edit_per_word_even_the_first_letter():
+    body = query.did_you_mean_body("Grobnicator tool")
+    assert body["suggest"]["text"] == "grobnicator tool"
+    for kind in ("name", "words"):
+        options = body["suggest"][kind]["term"]
+        assert (options["max_edits"], options["prefix_length"]) == (1, 0)
 
 
 def test_did_you_mean_takes_the_best_correction_of_each_word():
