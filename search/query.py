@@ -12,8 +12,11 @@ is asked is unit-tested without services (``tests/unit/search/test_query.py``), 
   Lucene syntax, so no input can make the engine fail to parse it.
 * Facets are disjunctive: hits are filtered with ``post_filter`` (AND across facets, OR within
   one), and each facet is aggregated with every filter except its own. Facets that share a
-  filter set share one ``filter`` aggregation, and their tag facets one ``terms``
-  aggregation over the ``tags`` field (one bucket list instead of eight).
+  filter set share one ``filter`` aggregation (those no filter applies to sit at the top
+  level), and their tag facets one ``terms`` aggregation over the ``tags`` field (one bucket
+  list instead of eight).
+* A browse (no words) that is not ranked is ``match_all``: Elasticsearch then counts its
+  facets from the index instead of visiting every package.
 """
 
 from __future__ import annotations
@@ -391,11 +394,16 @@ def ranked_query(
     *,
     mode: str = "exact",
     vector: Sequence[float] | None = None,
+    scored: bool = True,
 ) -> dict[str, Any]:
     """The scored query: :func:`text_query` times ``1 + PRIOR_WEIGHT * prior`` times the kind
     weights (times the meaning factor, given the query's ``vector``), plus constant bonuses
     that nothing outweighs: the exact name (and, in the typo fallback, a name one typo
-    away)."""
+    away). ``scored=False`` (a sort by a field, counting): only what matches matters, so a
+    browse (no ``q``) is ``match_all``, which lets Elasticsearch count facets from the index
+    (:func:`facet_aggregations`)."""
+    if not q and not scored:
+        return {"match_all": {}}
     prior_factor, kind_factors = _factors(q)
     if vector is not None:
         kind_factors.append(_meaning_factor(vector))
@@ -460,11 +468,20 @@ def facet_aggregations(
     Facets that apply the same filters (all the unselected ones apply every filter) share a
     ``filter`` aggregation, ``#group<n>``; inside it each facet's sub-aggregations sit
     under its name (``<name>``, ``<name>#selected``) and the group's tag facets share one
-    terms aggregation over ``tags``. :func:`group_of` says where a facet's counts are.
+    terms aggregation over ``tags``. The facets no filter applies to (all of them without
+    filters; the selected one with a single filter) sit at the top level instead
+    (:data:`TOP_LEVEL`): with a ``match_all`` query (a browse, :func:`ranked_query`),
+    Elasticsearch counts top-level terms aggregations filter by filter, from the index,
+    instead of visiting every package. :func:`group_of` says where a facet's counts are,
+    :func:`group_response` finds them in a response.
+
+    Measured at a million packages, the mix's 23 browses (filtered, sorted by popularity or
+    size): 1,072 -> 672 ms of ``took`` in all, counts, totals and hits identical; a browse
+    of everything by popularity 89 -> 13 ms. With words, no difference (63k and 1M).
     """
     aggs: dict[str, Any] = {}
     for number, (others, members) in enumerate(_groups(facets, clauses).items()):
-        inner: dict[str, Any] = {}
+        inner: dict[str, Any] = aggs if not others else {}
         for facet in members:
             for sub, agg in facet.aggregation(list(filters.get(facet.name, ()))).items():
                 inner[facet.name if sub == "values" else f"{facet.name}#{sub}"] = agg
@@ -477,10 +494,11 @@ def facet_aggregations(
                     "include": tags_include(tag_facets),
                 }
             }
-        aggs[f"#group{number}"] = {
-            "filter": all_of([clauses[n] for n in others]),
-            "aggs": inner,
-        }
+        if others:
+            aggs[f"#group{number}"] = {
+                "filter": all_of([clauses[n] for n in others]),
+                "aggs": inner,
+            }
     return aggs
 
 
@@ -493,14 +511,23 @@ def _groups(
     return groups
 
 
+# The group of the facets no filter applies to: its aggregations are the request's own.
+TOP_LEVEL = ""
+
+
 def group_of(facets: Sequence[FacetKind], clauses: Mapping[str, dict[str, Any]]) -> dict[str, str]:
     """The aggregation name under which each facet's counts are (see
-    :func:`facet_aggregations`)."""
+    :func:`facet_aggregations`), :data:`TOP_LEVEL` for the top level."""
     return {
-        facet.name: f"#group{number}"
-        for number, members in enumerate(_groups(facets, clauses).values())
+        facet.name: f"#group{number}" if others else TOP_LEVEL
+        for number, (others, members) in enumerate(_groups(facets, clauses).items())
         for facet in members
     }
+
+
+def group_response(aggregations: Mapping[str, Any], group: str) -> Any:
+    """A group's part of a response's ``aggregations`` (:func:`group_of`)."""
+    return aggregations if group == TOP_LEVEL else aggregations.get(group, {})
 
 
 # -- whole requests ---------------------------------------------------------------------

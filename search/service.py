@@ -181,10 +181,14 @@ class Plan:
         return meaning.embed([self.meaning_text])[0] if self.meaning_text else None
 
     def ranked(self, mode: str = "exact", *, scored: bool = True) -> dict[str, Any]:
-        """The query in ``mode``; ``scored=False`` leaves the meaning out (for highlighting
-        and counting, which do not need scores)."""
+        """The query in ``mode``; ``scored=False`` (highlighting and counting), or a sort
+        other than relevance, leaves the scoring out where it can (the meaning; a browse
+        is ``match_all``)."""
+        scored = scored and self.params.sort == "relevance"
         vector = self.vector if scored else None
-        return query.ranked_query(self.params.q, self.variants, mode=mode, vector=vector)
+        return query.ranked_query(
+            self.params.q, self.variants, mode=mode, vector=vector, scored=scored
+        )
 
     def summary_name(self) -> str:
         names = [f.name for f in self.facets]
@@ -356,7 +360,7 @@ def _read_facets(work: Plan, aggregations: Mapping[str, Any]) -> list[Facet]:
     groups = query.group_of(work.facets, work.clauses)
     shown = []
     for facet in work.facets:
-        group = aggregations.get(groups[facet.name], {})
+        group = query.group_response(aggregations, groups[facet.name])
         values = facet.read(group, work.params.filters.get(facet.name, ()))
         if values:
             # A list cut at the facet's size may have more values; a closed set does not.

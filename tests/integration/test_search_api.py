@@ -397,6 +397,40 @@ def test_a_cold_search_sends_its_plans_summary_body_first(client, catalog, monke
     assert {"query", "aggs", "highlight", "post_filter"} <= set(sent[0])
 
 
+def test_a_browse_counts_the_same_however_it_is_asked(client, catalog):
+    # A browse sorted by a field is asked as match_all with its unfiltered facets at the top
+    # level (Elasticsearch then counts from the index): the same counts, total and hits as
+    # when every package is scored and every facet counted under a filter aggregation.
+    from django.http import QueryDict
+
+    from search import query, service
+
+    for query_string in ("", "section=utils", "section=utils&priority=extra"):
+        work = service.plan(service.parse(QueryDict(f"{query_string}&sort=name")))
+        fast = work.summary_body("exact")
+        assert fast["query"] == {"match_all": {}}
+        top = {name for name in fast["aggs"] if not name.startswith("#")}
+        assert bool(top) == (len(work.clauses) < 2)
+        slow = dict(fast, query=query.ranked_query(""))
+        slow["aggs"] = {k: v for k, v in fast["aggs"].items() if k not in top}
+        slow["aggs"]["#all"] = {
+            "filter": {"match_all": {}},
+            "aggs": {k: fast["aggs"][k] for k in top},
+        }
+        answers = service._run(fast), service._run(slow)
+        flat = dict(answers[1]["aggregations"])
+        flat.update(flat.pop("#all"))
+        counts = [service._read_facets(work, a) for a in (answers[0]["aggregations"], flat)]
+        assert counts[0] == counts[1] and sum(v.count for v in counts[0][0].values) > 0
+        totals = [a["hits"]["total"]["value"] for a in answers]
+        assert totals[0] == totals[1] > 0
+        assert [h["_id"] for h in answers[0]["hits"]["hits"]] == [
+            h["_id"] for h in answers[1]["hits"]["hits"]
+        ]
+        status, body = api(client, **dict(QueryDict(query_string).lists()), sort="name")
+        assert status == 200 and body["total"] == totals[0]
+
+
 def test_a_search_waiting_for_anothers_summary_uses_the_cached_page(client, catalog, monkeypatch):
     # The summary is being computed by another request (its lock is taken) and the page of
     # hits is cached: once the summary arrives, nothing is asked of the engine.

@@ -175,6 +175,36 @@ def test_facet_counts_are_disjunctive_and_share_aggregations():
     assert isinstance(size, RangeFacet) and "size" in shared["aggs"]
 
 
+def test_facets_no_filter_applies_to_are_counted_at_the_top_level():
+    # Elasticsearch counts a top-level terms aggregation of a match_all query filter by
+    # filter from the index; under a filter aggregation it visits every match.
+    section, size, use = FIXED["section"], FIXED["size"], TagFacet.named("use")
+    facets = [section, size, use]
+    aggs = query.facet_aggregations(facets, {}, {})
+    groups = query.group_of(facets, {})
+    assert set(groups.values()) == {query.TOP_LEVEL}
+    assert {"section", "size", "tags"} <= set(aggs) and not any(k.startswith("#") for k in aggs)
+    assert query.group_response(aggs, groups["section"]) is aggs
+    # With one filter, its own facet is the one no filter applies to.
+    filters = {"section": ("graphics",)}
+    clauses = query.filter_clauses(filters, {"section": section})
+    aggs = query.facet_aggregations(facets, filters, clauses)
+    groups = query.group_of(facets, clauses)
+    assert groups["section"] == query.TOP_LEVEL and "section" in aggs
+    assert groups["size"] == groups["tag.use"] != query.TOP_LEVEL
+    shared = query.group_response(aggs, groups["size"])
+    assert shared["filter"] == {"bool": {"filter": [clauses["section"]]}}
+    assert {"size", "tags"} <= set(shared["aggs"]) and "size" not in aggs
+
+
+def test_a_browse_not_ranked_is_asked_as_match_all():
+    # No words: every package matches; only a relevance sort needs the ranking.
+    assert query.ranked_query("", scored=False) == {"match_all": {}}
+    assert "function_score" in query.ranked_query("")
+    # Words are asked the same way scored or not (what matches depends on the clauses).
+    assert query.ranked_query("vim", scored=False) == query.ranked_query("vim")
+
+
 def test_hits_body_filters_pages_and_skips_counting_when_asked():
     clauses = {"section": {"terms": {"section": ["web"]}}}
     body = query.hits_body({"match_all": {}}, clauses, sort="name", size=20, offset=40, count=False)
