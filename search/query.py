@@ -607,6 +607,18 @@ def counts_body(query: dict[str, Any], clauses: Mapping[str, dict[str, Any]]) ->
     return body
 
 
+def merged(hits: Mapping[str, Any], counts: Mapping[str, Any]) -> dict[str, Any]:
+    """One response from the two of a browse ranked by relevance (its page of hits, scored,
+    and its counts, :func:`counts_body` with the aggregations): the first's hits with the
+    second's total and aggregations; ``took`` is the longer (they run side by side)."""
+    return {
+        **hits,
+        "hits": {**hits["hits"], "total": counts["hits"]["total"]},
+        "aggregations": counts.get("aggregations", {}),
+        "took": max(hits.get("took", 0), counts.get("took", 0)),
+    }
+
+
 def totals(response: Mapping[str, Any]) -> tuple[int, int]:
     """(hits after the filters, matches before them) from the response to a body of
     :func:`hits_body` plus :func:`matched_aggregation`, or of :func:`counts_body`."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
@@ -138,14 +138,35 @@ def _guard(call: Callable[[], T]) -> T:
     try:
         return call()
     except BadRequestError as exc:
-        logger.warning("search engine rejected a query: %s", exc)
-        raise InvalidSearch(
-            "This search could not be processed; try fewer or simpler words.", "q"
-        ) from None
+        raise _rejected(exc) from None
     except NotFoundError as exc:
         raise SearchUnavailable(f"the search index is missing ({exc})") from exc
     except (ESConnectionError, TransportError, ApiError) as exc:
         raise SearchUnavailable(str(exc)) from exc
+
+
+def _rejected(reason: object) -> InvalidSearch:
+    logger.warning("search engine rejected a query: %s", reason)
+    return InvalidSearch("This search could not be processed; try fewer or simpler words.", "q")
+
+
+def _run_all(bodies: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One search request (:func:`_run`), or a browse's two (:meth:`Plan.summary_bodies`)
+    sent together in one msearch and answered as one (:func:`search.query.merged`)."""
+    if len(bodies) == 1:
+        return _run(bodies[0])
+    searches: list[dict[str, Any]] = []
+    for body in bodies:
+        searches += [{"request_cache": "aggs" not in body}, body]
+    responses = _guard(lambda: _es().msearch(index=read_alias(), searches=searches))["responses"]
+    for response in responses:
+        if "error" in response:
+            status, error = response.get("status"), response["error"]
+            if status == 400:
+                raise _rejected(error)
+            raise SearchUnavailable(f"a search of an msearch failed ({status}): {error}")
+    hits, counts = responses
+    return query.merged(hits, counts)
 
 
 def _run(body: dict[str, Any]) -> dict[str, Any]:
@@ -207,11 +228,27 @@ class Plan:
         aggs.update(query.matched_aggregation(self.clauses))
         return aggs
 
+    def summary_bodies(self, mode: str) -> list[dict[str, Any]]:
+        """What a search the summary cache does not have sends, in ``mode``: its
+        :meth:`summary_body`, or for a browse ranked by relevance two requests sent
+        together, its page of hits (scored) and its counts (``match_all``, which lets
+        Elasticsearch count from the index: :func:`search.query.facet_aggregations`).
+
+        Measured at a million packages (``took``, cache cleared, median of 5): a browse of
+        everything 136 ms as one request, 57 + 10 as two; ``section=utils`` 35, 8 + 9;
+        ``tag.scope=utility`` 51, 9 + 13."""
+        if self.params.q or self.params.sort != "relevance" or not self.aggregations:
+            return [self.summary_body(mode)]
+        counts = query.counts_body(self.ranked(mode, scored=False), self.clauses)
+        counts["aggs"] = self.aggregations
+        return [self.hits_body(mode=mode, count=False), counts]
+
     def summary_body(self, mode: str) -> dict[str, Any]:
         """The request of a search the summary cache does not have, in ``mode``: a page of
         hits, the exact total, the facets' counts and the matches before the filters. In
-        "exact" mode it is all a cold search must ask (``bench.search``'s ``engine`` phase
-        sends these alone, the floor of a cold search)."""
+        "exact" mode it is all a cold search must ask (but a browse ranked by relevance:
+        :meth:`summary_bodies`, which ``bench.search``'s ``engine`` phase sends alone, the
+        floor of a cold search)."""
         body = self.hits_body(mode=mode, count=True)
         if self.aggregations:
             body["aggs"] = self.aggregations
@@ -343,7 +380,7 @@ def _search_and_summarise(work: Plan) -> tuple[dict[str, Any], Summary]:
     params = work.params
 
     def run(mode: str) -> tuple[int, int, dict[str, Any]]:
-        response = _run(work.summary_body(mode))
+        response = _run_all(work.summary_bodies(mode))
         return *query.totals(response), response
 
     mode, total, matched, response = _fallbacks(params.q, run)

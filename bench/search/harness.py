@@ -184,8 +184,8 @@ class Client:
     def get(self, path: str) -> tuple[int, bytes]:
         return self._send("GET", path)
 
-    def post_json(self, path: str, body: bytes) -> tuple[int, bytes]:
-        return self._send("POST", path, body, {"Content-Type": "application/json"})
+    def post(self, path: str, body: bytes, content_type: str) -> tuple[int, bytes]:
+        return self._send("POST", path, body, {"Content-Type": content_type})
 
     def _send(
         self,

@@ -40,8 +40,9 @@ cache, every page of hits from Elasticsearch (what ``warm`` measured before the 
 
 ``engine`` (``elasticsearch/search/cold``, no web app): the floor of a cold search. For
 every search of the mix, the request a cold search sends first (a page of hits with
-highlights, the exact total, every facet's counts: ``search.service.Plan.summary_body`` in
-"exact" mode, the query's meaning vector included), built once by the service's own code in
+highlights, the exact total, every facet's counts: ``search.service.Plan.summary_bodies`` in
+"exact" mode, the query's meaning vector included; a browse ranked by relevance sends its
+hits and its counts together, in one msearch), built once by the service's own code in
 the load generator and sent straight to Elasticsearch over keep-alive HTTP, at each
 concurrency. No Redis, no web app, no typo-tolerant second request, no "did you mean": what
 Elasticsearch alone answers on this machine, to set the cold rows against (a target the
@@ -485,14 +486,14 @@ class Runner:
         from search.indices import read_alias
 
         common.say(f"building the engine phase's {len(self.workload.mix)} request bodies ...")
-        bodies = engine_bodies(self.workload.mix)
-        path = f"/{urllib.parse.quote(read_alias())}/_search"
+        requests = engine_bodies(self.workload.mix)
+        index_path = f"/{urllib.parse.quote(read_alias())}"
         host, port = harness.elasticsearch_address()
         meter = CpuMeter(self.services)
         for c in self.args.levels:
             client = functools.partial(harness.Client, port, host)
-            load = Load(c, client, engine_work(path, bodies), harness.Client.close)
-            measurement = self.timed(load, len(bodies), meter)
+            load = Load(c, client, engine_work(index_path, requests), harness.Client.close)
+            measurement = self.timed(load, len(requests), meter)
             self.recorder.record(Phase("elasticsearch", "search", "cold"), c, measurement)
 
     def clean_namespace(self) -> None:
@@ -557,28 +558,41 @@ class Runner:
                 pool.closeall()
 
 
-def engine_bodies(mix: list[queries.Query]) -> list[bytes]:
-    """The request a cold search of each query sends first, as the web app builds it."""
+def engine_bodies(mix: list[queries.Query]) -> list[tuple[str, bytes]]:
+    """What a cold search of each query sends first, as the web app builds it
+    (``Plan.summary_bodies``): the endpoint (``_search``, or ``_msearch`` for a browse
+    ranked by relevance, whose hits and counts go together) and its payload."""
     from django.http import QueryDict
 
     from search import service
 
-    bodies = []
+    requests = []
     for q in mix:
         params = service.parse(QueryDict(urllib.parse.urlsplit(q.path()).query))
-        body = service.plan(params).summary_body("exact")
-        bodies.append(json.dumps(body).encode())
-    return bodies
+        bodies = service.plan(params).summary_bodies("exact")
+        if len(bodies) == 1:
+            requests.append(("_search", json.dumps(bodies[0]).encode()))
+        else:
+            lines = [json.dumps(part) for body in bodies for part in ({}, body)]
+            requests.append(("_msearch", ("\n".join(lines) + "\n").encode()))
+    return requests
 
 
-def engine_work(path: str, bodies: list[bytes]) -> harness.Work:
-    """POST ``bodies[i]`` to ``path``; Elasticsearch's ``took`` is kept."""
+def engine_work(index_path: str, requests: list[tuple[str, bytes]]) -> harness.Work:
+    """POST ``requests[i]`` to its endpoint under ``index_path``; Elasticsearch's ``took``
+    is kept."""
 
     def work(client: harness.Client, i: int) -> tuple[bool, str | None, harness.Info]:
-        status, answer = client.post_json(path, bodies[i])
+        endpoint, payload = requests[i]
+        kind = "application/x-ndjson" if endpoint == "_msearch" else "application/json"
+        status, answer = client.post(f"{index_path}/{endpoint}", payload, kind)
         if status != 200:
             return False, f"HTTP {status} from Elasticsearch: {answer[:200]!r}", None
-        return True, None, {"took_ms": json.loads(answer).get("took")}
+        decoded = json.loads(answer)
+        failed = [r for r in decoded.get("responses", ()) if "error" in r]
+        if failed:
+            return False, f"a search of an msearch failed: {failed[0]!r:.200}", None
+        return True, None, {"took_ms": decoded.get("took")}
 
     return work
 

@@ -180,7 +180,7 @@ def _intro(report: dict[str, Any]) -> list[str]:
         " every request.",
         "* **elasticsearch** (the `engine` phase, when run): the request each search of the mix"
         " sends first when nothing is cached (hits with highlights, exact total, every facet's"
-        " counts; `search.service.Plan.summary_body`), straight from the load generator to"
+        " counts; `search.service.Plan.summary_bodies`), straight from the load generator to"
         " Elasticsearch: no web app, no Redis, no typo-tolerant second request. The floor of a"
         " cold search on this machine.",
         "* **pg_ilike**: `name/summary/description ILIKE '%word%'` for each word (pg_trgm GIN"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -381,8 +382,8 @@ def test_a_cold_search_keeps_its_summary_and_page_in_one_round_trip(client, cata
 
 
 def test_a_cold_search_sends_its_plans_summary_body_first(client, catalog, monkeypatch):
-    # bench.search's engine phase sends Plan.summary_body("exact") alone as the floor of a
-    # cold search: it must be the very request a cold search sends.
+    # bench.search's engine phase sends Plan.summary_bodies("exact") alone as the floor of
+    # a cold search: they must be the very requests a cold search sends.
     from django.http import QueryDict
 
     from search import service
@@ -393,7 +394,7 @@ def test_a_cold_search_sends_its_plans_summary_body_first(client, catalog, monke
     query_string = "q=image+viewer&section=graphics&sort=relevance"
     api(client, **dict(QueryDict(query_string).items()))
     plan = service.plan(service.parse(QueryDict(query_string)))
-    assert sent and sent[0] == plan.summary_body("exact")
+    assert sent and [sent[0]] == plan.summary_bodies("exact")
     assert {"query", "aggs", "highlight", "post_filter"} <= set(sent[0])
 
 
@@ -429,6 +430,61 @@ def test_a_browse_counts_the_same_however_it_is_asked(client, catalog):
         ]
         status, body = api(client, **dict(QueryDict(query_string).lists()), sort="name")
         assert status == 200 and body["total"] == totals[0]
+
+
+def test_a_browse_by_relevance_counts_apart_from_its_ranked_hits(client, catalog, monkeypatch):
+    # Ranked by relevance, a browse's hits need every package scored, but its counts do not:
+    # its cold search sends both requests together (one msearch), the counts as match_all,
+    # and answers as the one scored request with the aggregations did.
+    from django.http import QueryDict
+
+    from search import query, service
+
+    sent = []
+    real = Elasticsearch.msearch
+    monkeypatch.setattr(
+        Elasticsearch, "msearch", lambda self, **kw: sent.append(kw) or real(self, **kw)
+    )
+    for query_string in ("", "section=utils", "section=utils&priority=extra"):
+        work = service.plan(service.parse(QueryDict(query_string)))
+        hits, counts = work.summary_bodies("exact")
+        assert "function_score" in str(hits["query"]) and "aggs" not in hits
+        assert counts["query"] == {"match_all": {}} and counts["aggs"] == work.aggregations
+        one = service._run(work.summary_body("exact"))
+        both = service._run_all([hits, counts])
+        assert both["hits"]["total"] == one["hits"]["total"]
+        assert [h["_id"] for h in both["hits"]["hits"]] == [h["_id"] for h in one["hits"]["hits"]]
+        facets = service._read_facets(work, both["aggregations"])
+        assert facets == service._read_facets(work, one["aggregations"]) and facets
+        assert query.totals(both) == query.totals(one)
+        sent.clear()
+        service.freshness.bump_generation()
+        status, body = api(client, **dict(QueryDict(query_string).lists()))
+        assert status == 200 and body["total"] == one["hits"]["total"]["value"]
+        assert [kw["searches"][1::2] for kw in sent] == [[hits, counts]]
+    # bench.search's engine phase sends the same pair, as one msearch.
+    from bench import search_queries
+    from bench.search.phases import engine_bodies
+
+    browse = search_queries.Query(q="", filters={"section": ("utils",)}, kind="browse")
+    [(endpoint, payload)] = engine_bodies([browse])
+    work = service.plan(service.parse(QueryDict("section=utils")))
+    lines = [json.loads(line) for line in payload.decode().splitlines()]
+    assert endpoint == "_msearch" and lines[1::2] == work.summary_bodies("exact")
+
+
+def test_a_failed_part_of_a_browse_is_a_clear_error(client, catalog, monkeypatch):
+    from search import service
+
+    def failing(self, **kw):
+        return {"responses": [{"hits": {}}, {"error": {"type": "x"}, "status": 503}]}
+
+    monkeypatch.setattr(Elasticsearch, "msearch", failing)
+    with pytest.raises(service.SearchUnavailable):
+        service._run_all([{"query": {"match_all": {}}}, {"size": 0}])
+    service.freshness.bump_generation()
+    status, body = api(client, section="utils")
+    assert status == 503 and "error" in body
 
 
 def test_a_search_waiting_for_anothers_summary_uses_the_cached_page(client, catalog, monkeypatch):

@@ -205,6 +205,15 @@ def test_a_browse_not_ranked_is_asked_as_match_all():
     assert query.ranked_query("vim", scored=False) == query.ranked_query("vim")
 
 
+def test_a_browse_answer_is_the_hits_of_one_request_and_the_counts_of_the_other():
+    hits = {"took": 9, "hits": {"total": {"value": 0}, "hits": [{"_id": "1"}]}}
+    counts = {"took": 3, "hits": {"total": {"value": 7}, "hits": []}, "aggregations": {"a": 1}}
+    answer = query.merged(hits, counts)
+    assert answer["hits"] == {"total": {"value": 7}, "hits": [{"_id": "1"}]}
+    assert (answer["aggregations"], answer["took"]) == ({"a": 1}, 9)
+    assert hits["hits"]["total"] == {"value": 0}  # the parts are left as they were
+
+
 def test_hits_body_filters_pages_and_skips_counting_when_asked():
     clauses = {"section": {"terms": {"section": ["web"]}}}
     body = query.hits_body({"match_all": {}}, clauses, sort="name", size=20, offset=40, count=False)
