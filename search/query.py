@@ -407,7 +407,7 @@ def ranked_query(
     prior_factor, kind_factors = _factors(q)
     if vector is not None:
         kind_factors.append(_meaning_factor(vector))
-    scored: dict[str, Any] = {
+    weighted: dict[str, Any] = {
         "function_score": {
             "query": text_query(q, variants, mode=mode),
             "functions": prior_factor,
@@ -416,16 +416,16 @@ def ranked_query(
         }
     }
     if kind_factors:
-        scored = {
+        weighted = {
             "function_score": {
-                "query": scored,
+                "query": weighted,
                 "functions": kind_factors,
                 "score_mode": "multiply",
                 "boost_mode": "multiply",
             }
         }
     if not q:
-        return scored
+        return weighted
     whole = " ".join(q.replace('"', " ").split()).lower()
     bonuses: list[dict[str, Any]] = [
         {"constant_score": {"filter": {"term": {"name.raw": whole}}, "boost": EXACT_NAME_BOOST}}
@@ -434,7 +434,7 @@ def ranked_query(
         near = {"value": whole, "fuzziness": 1, "prefix_length": FUZZY_PREFIX}
         typo = {"fuzzy": {"name.raw": near}}
         bonuses.append({"constant_score": {"filter": typo, "boost": NAME_TYPO_BOOST}})
-    return {"bool": {"must": [scored], "should": bonuses}}
+    return {"bool": {"must": [weighted], "should": bonuses}}
 
 
 # -- filters and facets ------------------------------------------------------------------
@@ -605,6 +605,18 @@ def counts_body(query: dict[str, Any], clauses: Mapping[str, dict[str, Any]]) ->
         body["post_filter"] = all_of(list(clauses.values()))
         body["aggs"] = matched_aggregation(clauses)
     return body
+
+
+def request_cache(body: Mapping[str, Any]) -> bool:
+    """Whether Elasticsearch's shard request cache may keep the answer to ``body`` until the
+    index next changes (the query phase is then skipped; fetching and highlighting still
+    run): not for requests with aggregations, which the summary cache already holds."""
+    return "aggs" not in body
+
+
+def msearch_searches(bodies: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``searches`` of one msearch sending ``bodies``: each after its header."""
+    return [part for body in bodies for part in ({"request_cache": request_cache(body)}, body)]
 
 
 def merged(hits: Mapping[str, Any], counts: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,10 +9,12 @@ cached under in ``search.cache``; this module orders the steps:
 1. Look the search up in the cache: its summary (counts, total, typo fallback, "did you
    mean") and its page of hits, under the index generation.
 2. Without a summary, compute it (once across processes): one request for the page of hits
-   with every facet aggregated; typo tolerance only when the words match fewer than
-   ``FUZZY_BELOW`` packages before any filter (then the same request again with a fuzzy
-   clause, kept if it finds more); a relaxed second pass (any one significant word) only
-   when they still match nothing; "did you mean" only for fewer than ``FEW_HITS``.
+   with every facet aggregated (for a browse ranked by relevance, two sent together: its
+   hits, scored, and its counts, :meth:`Plan.summary_bodies`); typo tolerance only when
+   the words match fewer than ``FUZZY_BELOW`` packages before any filter (then the same
+   request again with a fuzzy clause, kept if it finds more); a relaxed second pass (any
+   one significant word) only when they still match nothing; "did you mean" only for
+   fewer than ``FEW_HITS``.
 3. With a summary but no page, one request for the page (no aggregations, no counting).
 4. Pin the editors' promoted packages above the first page.
 
@@ -155,9 +157,7 @@ def _run_all(bodies: Sequence[dict[str, Any]]) -> dict[str, Any]:
     sent together in one msearch and answered as one (:func:`search.query.merged`)."""
     if len(bodies) == 1:
         return _run(bodies[0])
-    searches: list[dict[str, Any]] = []
-    for body in bodies:
-        searches += [{"request_cache": "aggs" not in body}, body]
+    searches = query.msearch_searches(bodies)
     responses = _guard(lambda: _es().msearch(index=read_alias(), searches=searches))["responses"]
     for response in responses:
         if "error" in response:
@@ -170,11 +170,8 @@ def _run_all(bodies: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _run(body: dict[str, Any]) -> dict[str, Any]:
-    # Without aggregations, a request is served from Elasticsearch's shard request cache until
-    # the index next changes (the query phase is skipped; fetching and highlighting still
-    # run). Requests with aggregations are left out: the summary cache already holds them.
-    request_cache = "aggs" not in body
-    return _guard(lambda: _es().search(index=read_alias(), body=body, request_cache=request_cache))
+    cache = query.request_cache(body)
+    return _guard(lambda: _es().search(index=read_alias(), body=body, request_cache=cache))
 
 
 def _count(body: dict[str, Any]) -> int:

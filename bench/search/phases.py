@@ -561,19 +561,21 @@ class Runner:
 def engine_bodies(mix: list[queries.Query]) -> list[tuple[str, bytes]]:
     """What a cold search of each query sends first, as the web app builds it
     (``Plan.summary_bodies``): the endpoint (``_search``, or ``_msearch`` for a browse
-    ranked by relevance, whose hits and counts go together) and its payload."""
+    ranked by relevance, whose hits and counts go together) and its payload, with the
+    service's request-cache flags (``search.query.request_cache``)."""
     from django.http import QueryDict
 
-    from search import service
+    from search import query, service
 
     requests = []
     for q in mix:
         params = service.parse(QueryDict(urllib.parse.urlsplit(q.path()).query))
         bodies = service.plan(params).summary_bodies("exact")
         if len(bodies) == 1:
-            requests.append(("_search", json.dumps(bodies[0]).encode()))
+            cache = str(query.request_cache(bodies[0])).lower()
+            requests.append((f"_search?request_cache={cache}", json.dumps(bodies[0]).encode()))
         else:
-            lines = [json.dumps(part) for body in bodies for part in ({}, body)]
+            lines = [json.dumps(part) for part in query.msearch_searches(bodies)]
             requests.append(("_msearch", ("\n".join(lines) + "\n").encode()))
     return requests
 

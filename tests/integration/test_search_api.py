@@ -461,7 +461,7 @@ def test_a_browse_by_relevance_counts_apart_from_its_ranked_hits(client, catalog
         service.freshness.bump_generation()
         status, body = api(client, **dict(QueryDict(query_string).lists()))
         assert status == 200 and body["total"] == one["hits"]["total"]["value"]
-        assert [kw["searches"][1::2] for kw in sent] == [[hits, counts]]
+        assert [kw["searches"] for kw in sent] == [query.msearch_searches([hits, counts])]
     # bench.search's engine phase sends the same pair, as one msearch.
     from bench import search_queries
     from bench.search.phases import engine_bodies
@@ -470,7 +470,15 @@ def test_a_browse_by_relevance_counts_apart_from_its_ranked_hits(client, catalog
     [(endpoint, payload)] = engine_bodies([browse])
     work = service.plan(service.parse(QueryDict("section=utils")))
     lines = [json.loads(line) for line in payload.decode().splitlines()]
-    assert endpoint == "_msearch" and lines[1::2] == work.summary_bodies("exact")
+    assert endpoint == "_msearch"
+    assert lines == query.msearch_searches(work.summary_bodies("exact"))
+    # The counts (size 0) are not kept by Elasticsearch's request cache, as in the service.
+    assert [line for line in lines if "request_cache" in line] == [
+        {"request_cache": True},
+        {"request_cache": False},
+    ]
+    [(endpoint, _)] = engine_bodies([search_queries.Query(q="vim")])
+    assert endpoint == "_search?request_cache=false"
 
 
 def test_a_failed_part_of_a_browse_is_a_clear_error(client, catalog, monkeypatch):
