@@ -631,6 +631,13 @@ def merged(hits: Mapping[str, Any], counts: Mapping[str, Any]) -> dict[str, Any]
     }
 
 
+def failed_shards(response: Mapping[str, Any]) -> int:
+    """How many shards did not answer a search (``_shards.failed``), or the searches of an
+    msearch (``responses``; a search that failed whole has an ``error`` instead)."""
+    parts = response.get("responses", [response])
+    return sum(int(part.get("_shards", {}).get("failed", 0)) for part in parts)
+
+
 def totals(response: Mapping[str, Any]) -> tuple[int, int]:
     """(hits after the filters, matches before them) from the response to a body of
     :func:`hits_body` plus :func:`matched_aggregation`, or of :func:`counts_body`."""

@@ -147,6 +147,26 @@ def _guard(call: Callable[[], T]) -> T:
         raise SearchUnavailable(str(exc)) from exc
 
 
+# A search some shards did not answer is asked once more after this many seconds, then
+# refused. When a node dies, its shards' other copies take over within moments; a partial
+# answer in the meantime has wrong counts and missing hits, and would be cached as whole.
+PARTIAL_RETRY_DELAY = 0.1
+
+
+def _whole(call: Callable[[], Any]) -> Any:
+    """An engine call's answer (:func:`_guard`) from every shard: a partial one is asked
+    again once, and if still partial, the search is unavailable (503) rather than wrong."""
+    for attempt in range(2):
+        response = _guard(call)
+        failed = query.failed_shards(response)
+        if not failed:
+            return response
+        logger.warning("%s shard(s) did not answer a search (try %d of 2)", failed, attempt + 1)
+        if attempt == 0:
+            time.sleep(PARTIAL_RETRY_DELAY)
+    raise SearchUnavailable(f"{failed} shard(s) of the search index did not answer")
+
+
 def _rejected(reason: object) -> InvalidSearch:
     logger.warning("search engine rejected a query: %s", reason)
     return InvalidSearch("This search could not be processed; try fewer or simpler words.", "q")
@@ -158,7 +178,7 @@ def _run_all(bodies: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if len(bodies) == 1:
         return _run(bodies[0])
     searches = query.msearch_searches(bodies)
-    responses = _guard(lambda: _es().msearch(index=read_alias(), searches=searches))["responses"]
+    responses = _whole(lambda: _es().msearch(index=read_alias(), searches=searches))["responses"]
     for response in responses:
         if "error" in response:
             status, error = response.get("status"), response["error"]
@@ -171,11 +191,11 @@ def _run_all(bodies: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def _run(body: dict[str, Any]) -> dict[str, Any]:
     cache = query.request_cache(body)
-    return _guard(lambda: _es().search(index=read_alias(), body=body, request_cache=cache))
+    return _whole(lambda: _es().search(index=read_alias(), body=body, request_cache=cache))
 
 
 def _count(body: dict[str, Any]) -> int:
-    return _guard(lambda: _es().count(index=read_alias(), body=body))["count"]
+    return _whole(lambda: _es().count(index=read_alias(), body=body))["count"]
 
 
 # -- a search -----------------------------------------------------------------------------
@@ -455,7 +475,7 @@ def did_you_mean(work: Plan, total: int) -> str | None:
     free, phrases = query.split_query(work.params.q)
     if not free or phrases:
         return None
-    response = _guard(lambda: _es().search(index=read_alias(), body=query.did_you_mean_body(free)))
+    response = _whole(lambda: _es().search(index=read_alias(), body=query.did_you_mean_body(free)))
     corrected = query.corrected_text(free, response)
     if corrected is None:
         return None
@@ -493,7 +513,7 @@ def suggest(prefix: str, limit: int = 8, queries: int = 4) -> Suggestions:
     # about 1 ms, mostly from its request cache, less than taking and dropping a lock (two
     # Redis round trips of the six a cold answer made).
     body = query.suggest_body(prefix, limit)
-    response = _guard(lambda: _es().search(index=read_alias(), body=body, request_cache=True))
+    response = _whole(lambda: _es().search(index=read_alias(), body=body, request_cache=True))
     packages = [
         {"name": h["_source"]["name"], "summary": h["_source"].get("summary", "")}
         for h in response["hits"]["hits"]

@@ -495,6 +495,43 @@ def test_a_failed_part_of_a_browse_is_a_clear_error(client, catalog, monkeypatch
     assert status == 503 and "error" in body
 
 
+def partial(response) -> dict:
+    """``response`` as Elasticsearch answers when a shard failed: its hits are missing."""
+    body = dict(response)
+    total = body["_shards"]["total"]
+    body["_shards"] = {**body["_shards"], "successful": total - 1, "failed": 1}
+    body["hits"] = {**body["hits"], "hits": []}
+    return body
+
+
+def test_a_partial_answer_is_asked_again(client, catalog, monkeypatch):
+    # A node that just died leaves a shard without an answer for a moment: the search is
+    # asked once more (the copies that took over answer it), never served or cached partial.
+    calls = []
+    real = Elasticsearch.search
+
+    def partial_once(self, **kwargs):
+        calls.append(kwargs.get("body"))
+        response = real(self, **kwargs)
+        return partial(response) if len(calls) == 1 else response
+
+    monkeypatch.setattr(Elasticsearch, "search", partial_once)
+    status, body = api(client, q="frobnicator")
+    assert status == 200 and body["total"] == 25 and len(body["hits"]) == 20
+    assert calls[0] == calls[1]  # the same request, again
+
+
+def test_a_search_still_partial_is_refused_and_not_cached(client, catalog, monkeypatch):
+    real = Elasticsearch.search
+    monkeypatch.setattr(Elasticsearch, "search", lambda self, **kw: partial(real(self, **kw)))
+    status, body = api(client, q="frobnicator")
+    assert status == 503 and "unavailable" in body["error"]["message"]
+    assert api(client, sort="name", section="utils")[0] == 503  # a browse too
+    monkeypatch.undo()
+    status, body = api(client, q="frobnicator")
+    assert status == 200 and body["total"] == 25 and not body["facets_cached"]
+
+
 def test_a_search_waiting_for_anothers_summary_uses_the_cached_page(client, catalog, monkeypatch):
     # The summary is being computed by another request (its lock is taken) and the page of
     # hits is cached: once the summary arrives, nothing is asked of the engine.

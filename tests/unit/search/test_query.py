@@ -214,6 +214,15 @@ def test_a_browse_answer_is_the_hits_of_one_request_and_the_counts_of_the_other(
     assert hits["hits"]["total"] == {"value": 0}  # the parts are left as they were
 
 
+def test_failed_shards_are_counted_in_a_search_and_in_each_of_an_msearch():
+    whole = {"_shards": {"total": 2, "successful": 2, "failed": 0}}
+    part = {"_shards": {"total": 2, "successful": 1, "failed": 1}}
+    assert query.failed_shards(whole) == 0 and query.failed_shards(part) == 1
+    assert query.failed_shards({"responses": [whole, part, part]}) == 2
+    assert query.failed_shards({"responses": [{"error": {}, "status": 503}]}) == 0
+    assert query.failed_shards({"count": 3}) == 0
+
+
 def test_hits_body_filters_pages_and_skips_counting_when_asked():
     clauses = {"section": {"terms": {"section": ["web"]}}}
     body = query.hits_body({"match_all": {}}, clauses, sort="name", size=20, offset=40, count=False)
