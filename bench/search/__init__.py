@@ -18,9 +18,12 @@
    the benchmark neither reads nor invalidates the development cache; its keys are deleted
    at the end. This process runs with the same settings, so the generation it moves on
    (``search.freshness.bump_generation()``) is the one the web app reads.
-3. Runs the selected phases (``--phases``, all by default; ``bench.search.phases`` says what
-   each measures and why) at every concurrency (``--concurrency``), with a closed loop of
-   threads over keep-alive HTTP connections (``bench.search.harness``):
+3. Warms Elasticsearch's JVM up through the web app, until it stops getting faster
+   (``--engine-warmup``; ``bench.search.warmup``: a fresh node costs three times its steady
+   CPU), then runs the selected phases (``--phases``, all by default;
+   ``bench.search.phases`` says what each measures and why) at every concurrency
+   (``--concurrency``), with a closed loop of threads over keep-alive HTTP connections
+   (``bench.search.harness``):
 
    * ``replay``: the replay stream against the live cache (no warm-up pass, no bumps; each
      measurement from an empty cache namespace and the stream's first request), and the

@@ -33,6 +33,15 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
         " least 1; the replay has none)",
     )
     parser.add_argument(
+        "--engine-warmup",
+        type=float,
+        default=180.0,
+        metavar="SECONDS",
+        help="before the first measurement, warm Elasticsearch's JVM up with the cold mix"
+        " through the web app until it stops getting faster, for at most SECONDS (default"
+        " 180; 0: not at all; --quick: at most 60; bench.search.warmup)",
+    )
+    parser.add_argument(
         "--concurrency",
         default="1,8,32",
         help="comma-separated numbers of concurrent clients (default 1,8,32)",
@@ -204,6 +213,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.queries = min(args.queries, 300)
         args.prefixes = min(args.prefixes, 200)
         args.replay_requests = min(args.replay_requests, 400)
+        args.engine_warmup = min(args.engine_warmup, 60)
     if args.warmup is None:
         args.warmup = max(1.0, args.duration / 10)
     _check(parser, args)
@@ -293,6 +303,7 @@ def build_report(
             "phases": args.phases,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
+            "engine_warmup": runner.engine_warmup,
             "concurrency": args.levels,
             "server": runner.server.describe(),
             "app_dir": str(runner.server.app_dir),

@@ -8,7 +8,8 @@ PostgreSQL server and of both Redis servers during the measured window, divided 
 requests completed in it; of PostgreSQL only the backends of the benchmark's databases
 count, see ``harness.CpuMeter``).
 
-Portal phases, against one web app (``harness.Server``), in this order:
+Portal phases, against one web app (``harness.Server``), in this order, after the web app
+warmed Elasticsearch's JVM up (``Runner.warm_engine``, ``bench.search.warmup``):
 
 * ``replay`` (rows ``portal/search/replay``): what a real site's cache achieves. A long
   stream of searches (``--replay-requests``) over many distinct ones (``--replay-searches``,
@@ -64,6 +65,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import os
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -72,11 +74,13 @@ from typing import Any
 from bench import common
 from bench import search_baselines as baselines
 from bench import search_queries as queries
-from bench.search import harness
+from bench.search import harness, warmup
 from bench.search.harness import CpuMeter, Load, Measurement, Server
 
 PHASES = ("replay", "warm", "warm_counts", "cold", "suggest", "engine", "pg_ilike", "pg_fts")
 PORTAL_PHASES = ("replay", "warm", "cold", "suggest")  # run in this order on one web app
+# Phases whose numbers depend on Elasticsearch: its JVM is warmed up before them.
+ENGINE_PHASES = (*PORTAL_PHASES, "warm_counts", "engine")
 ROW_CACHES = {"warm", "cold", "none", "replay"}  # others go to extra_rows
 FACET_TTL = 300  # search.facet_cache.TTL: re-run the warm-up pass before it can expire
 COST_GROUPS = {  # row key -> CPU group
@@ -327,6 +331,7 @@ class Runner:
             args.app_dir,
         )
         self.last_fill = -float("inf")
+        self.engine_warmup: dict[str, Any] = {}
 
     def selected(self, names: tuple[str, ...]) -> list[str]:
         return [p for p in names if p in self.args.phases]
@@ -337,9 +342,12 @@ class Runner:
     # ------------------------------------------------------------------ portal
 
     def portal(self) -> None:
-        """The portal phases on one web app; its cache namespace is deleted afterwards."""
+        """The portal phases on one web app, after Elasticsearch's JVM was warmed up through
+        it (also when only the engine phase is selected); the app's cache namespace is
+        deleted afterwards."""
         selected = self.selected(PORTAL_PHASES)
-        if not selected:
+        warm_up = self.args.engine_warmup > 0 and bool(self.selected(ENGINE_PHASES))
+        if not selected and not warm_up:
             return
         common.say(f"starting the web app: {self.server.describe()} on port {self.args.port}")
         self.server.start()
@@ -349,12 +357,33 @@ class Runner:
             # First requests of each worker: imports, connections, per-process caches.
             paths = self.workload.suggest_paths[:50] + self.workload.search_paths[:20]
             harness.run_once(self.args.port, paths, self.args.workers * 2)
+            if warm_up:
+                self.warm_engine(meter)
             for name in selected:
                 getattr(self, name)(meter)
         finally:
             self.server.stop()
             self.clean_namespace()
             self.check_log(self.server)
+
+    def warm_engine(self, meter: CpuMeter) -> None:
+        """Rounds of the cold mix and the cold autocomplete prefixes through the web app
+        (concurrency: the machine's cores) until Elasticsearch's CPU per request settles
+        (``bench.search.warmup``: a fresh node costs several times its steady CPU)."""
+        paths = self.workload.search_paths + self.workload.suggest_paths
+        load = self.http_load(os.cpu_count() or 2, paths, parse=False, before=bump)
+
+        def run_round() -> warmup.Round:
+            measurement = harness.run_counted(load, len(paths), meter)
+            done = measurement.outcome.completed
+            assert measurement.cpu is not None
+            cost = measurement.cpu.ms_per_request("elasticsearch", done) or 0.0
+            return warmup.Round(cost, done, measurement.outcome.errors)
+
+        limit = self.args.engine_warmup
+        common.say(f"warming Elasticsearch up (at most {limit:g} s) ...")
+        self.engine_warmup = warmup.warm_up(run_round, limit)
+        self.recorder.notes.append(warmup.describe(self.engine_warmup, limit))
 
     def check_log(self, server: Server) -> None:
         """Warnings and errors the web app logged (Elasticsearch or Redis unavailable, the
