@@ -37,9 +37,9 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=180.0,
         metavar="SECONDS",
-        help="before the first measurement, warm Elasticsearch's JVM up with the cold mix"
-        " through the web app until it stops getting faster, for at most SECONDS (default"
-        " 180; 0: not at all; --quick: at most 60; bench.search.warmup)",
+        help="before the first measurement, warm Elasticsearch up with rounds of the cold mix"
+        " through the web app until it stops getting faster (bench.search.warmup); no round"
+        " starts after SECONDS (default 180; 0: no warm-up; --quick: at most 60)",
     )
     parser.add_argument(
         "--concurrency",

@@ -68,6 +68,7 @@ import json
 import os
 import time
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,6 +162,12 @@ class Workload:
                 len(distinct), args.replay_requests, args.zipf, args.seed + 3
             )
         return cls(mix, prefixes, distinct, stream, args.zipf)
+
+
+def warms_up(phases: Sequence[str], limit: float) -> bool:
+    """Whether Elasticsearch is warmed up before the measurements (``bench.search.warmup``):
+    a limit above 0 and a phase whose numbers depend on it."""
+    return limit > 0 and any(p in ENGINE_PHASES for p in phases)
 
 
 # --------------------------------------------------------------------------- recording
@@ -346,7 +353,9 @@ class Runner:
         it (also when only the engine phase is selected); the app's cache namespace is
         deleted afterwards."""
         selected = self.selected(PORTAL_PHASES)
-        warm_up = self.args.engine_warmup > 0 and bool(self.selected(ENGINE_PHASES))
+        warm_up = warms_up(self.args.phases, self.args.engine_warmup)
+        if self.selected(ENGINE_PHASES) and not warm_up:
+            self.recorder.notes.append(warmup.SKIPPED)
         if not selected and not warm_up:
             return
         common.say(f"starting the web app: {self.server.describe()} on port {self.args.port}")
@@ -374,14 +383,10 @@ class Runner:
         load = self.http_load(os.cpu_count() or 2, paths, parse=False, before=bump)
 
         def run_round() -> warmup.Round:
-            measurement = harness.run_counted(load, len(paths), meter)
-            done = measurement.outcome.completed
-            assert measurement.cpu is not None
-            cost = measurement.cpu.ms_per_request("elasticsearch", done) or 0.0
-            return warmup.Round(cost, done, measurement.outcome.errors)
+            return warmup.round_of(harness.run_counted(load, len(paths), meter))
 
         limit = self.args.engine_warmup
-        common.say(f"warming Elasticsearch up (at most {limit:g} s) ...")
+        common.say(f"warming Elasticsearch up (no round started after {limit:g} s) ...")
         self.engine_warmup = warmup.warm_up(run_round, limit)
         self.recorder.notes.append(warmup.describe(self.engine_warmup, limit))
 
