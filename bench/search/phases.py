@@ -389,6 +389,13 @@ class Runner:
         common.say(f"warming Elasticsearch up (no round started after {limit:g} s) ...")
         self.engine_warmup = warmup.warm_up(run_round, limit)
         self.recorder.notes.append(warmup.describe(self.engine_warmup, limit))
+        # What the rounds cached (under generations moved on since) must not crowd out, in
+        # the capped cache Redis, what the phases cache. The generation, in the coordination
+        # Redis, is left alone (as the replay does).
+        from search import stores
+
+        emptied = harness.delete_namespace(stores.cache_client(), self.args.cache_prefix)
+        common.say(f"cache namespace emptied after the warm-up: {emptied:,} keys")
 
     def check_log(self, server: Server) -> None:
         """Warnings and errors the web app logged (Elasticsearch or Redis unavailable, the
