@@ -390,12 +390,16 @@ class Runner:
         self.engine_warmup = warmup.warm_up(run_round, limit)
         self.recorder.notes.append(warmup.describe(self.engine_warmup, limit))
         # What the rounds cached (under generations moved on since) must not crowd out, in
-        # the capped cache Redis, what the phases cache. The generation, in the coordination
-        # Redis, is left alone (as the replay does).
+        # the capped cache Redis, what the phases cache.
+        emptied = self.empty_cache()
+        common.say(f"cache namespace emptied after the warm-up: {emptied:,} keys")
+
+    def empty_cache(self) -> int:
+        """Delete the benchmark's keys from the cache Redis (how many); the generation, in
+        the coordination Redis, is left alone."""
         from search import stores
 
-        emptied = harness.delete_namespace(stores.cache_client(), self.args.cache_prefix)
-        common.say(f"cache namespace emptied after the warm-up: {emptied:,} keys")
+        return harness.delete_namespace(stores.cache_client(), self.args.cache_prefix)
 
     def check_log(self, server: Server) -> None:
         """Warnings and errors the web app logged (Elasticsearch or Redis unavailable, the
@@ -436,10 +440,8 @@ class Runner:
         phase = Phase("portal", "search", "replay")
         paths = self.workload.stream_paths
         ideal = self.workload.describe_replay()["ideal_hit_ratio"]
-        from search import stores
-
         for c in self.args.levels:
-            emptied = harness.delete_namespace(stores.cache_client(), self.args.cache_prefix)
+            emptied = self.empty_cache()
             common.say(
                 f"replay c={c}: {len(paths):,} requests from the stream's start"
                 f" (cache namespace emptied: {emptied:,} keys)"

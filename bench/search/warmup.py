@@ -82,10 +82,8 @@ def round_of(measurement: harness.Measurement) -> Round:
     Elasticsearch used no CPU at all was not measured: its process was not found (a remote
     node), or nothing was answered."""
     outcome, cpu = measurement.outcome, measurement.cpu
-    answered = outcome.completed - outcome.errors
-    seconds = cpu.seconds.get("elasticsearch", 0.0) if cpu else 0.0
-    cost = seconds * 1000 / answered if answered > 0 and seconds > 0 else None
-    return Round(cost, outcome.completed, outcome.errors)
+    cost = cpu.ms_per_request("elasticsearch", outcome.completed - outcome.errors) if cpu else None
+    return Round(cost or None, outcome.completed, outcome.errors)
 
 
 def stop_reason(costs: Sequence[float | None], sent: int, minimum: int) -> str | None:
@@ -113,12 +111,8 @@ def warm_up(
     costs: list[float | None] = []
     sent = errors = 0
     started = clock()
-    while True:
-        reason = stop_reason(costs, sent, minimum) if costs else None
-        if reason is None and costs and clock() - started >= seconds:
-            reason = "limit"
-        if reason is not None:
-            break
+    reason = None
+    while reason is None:
         done = run_round()
         if done.requests and done.errors >= done.requests:
             raise SystemExit(
@@ -132,6 +126,9 @@ def warm_up(
             f"warming Elasticsearch up: round {len(costs)}, {done.requests} requests,"
             f" its CPU per request {shown}"
         )
+        reason = stop_reason(costs, sent, minimum)
+        if reason is None and clock() - started >= seconds:
+            reason = "limit"
     return {
         "rounds_es_cpu_ms": costs,
         "stopped": reason,
