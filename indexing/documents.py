@@ -125,7 +125,8 @@ def _built(fetched: list[tuple]) -> list[Row]:
         for r in rows
     ]
     for row, vector in zip(rows, meaning.embed(texts), strict=True):
-        row.source[meaning.FIELD] = vector
+        if vector is not None:  # no meaning: the field is left out (never NaN)
+            row.source[meaning.FIELD] = vector
     return rows
 
 

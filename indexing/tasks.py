@@ -72,7 +72,7 @@ def sweep_outbox() -> dict[str, Any]:
         status.record_heartbeat(stats)
     except redis.RedisError as exc:
         logger.warning("cannot record outbox stats: %s", exc)
-    if stats["backlog"]:
+    if stats["backlog"] > stats["refused"]:  # refused rows wait for their time (writer)
         logger.info(
             "outbox: %s pending, oldest %.1fs old; processing",
             stats["backlog"],

@@ -3,13 +3,21 @@
 Documents are built by ``indexing.documents`` (the one builder) and written with external
 versions, so a late or replayed write can never take the index back in time; version
 conflicts (409) are expected and counted, not errors.
+
+A document Elasticsearch refuses for itself alone (a 400: a value its mapping cannot take)
+would fail every retry the same way. Rolling its whole batch back made that batch first in
+line again at every try, so nothing behind it was ever indexed (one package named "..." did
+it: an empty text, a NaN vector). Its outbox rows are set aside instead: kept with the
+reason, counted on the status page as refused, recorded among the recent errors, and claimed
+again after ``REFUSED_RETRY``; the rest of the batch is written and its rows deleted.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -23,6 +31,7 @@ from search.indices import alias_state, client
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
+REFUSED_RETRY = timedelta(minutes=10)
 
 
 class BulkWriteError(RuntimeError):
@@ -34,16 +43,25 @@ class WriteStats:
     indexed: int = 0
     deleted: int = 0
     conflicts: int = 0
+    refused: dict[int, str] = field(default_factory=dict)  # package id -> Elasticsearch's reason
 
 
 @dataclass
 class _Outcome:
     conflicts: int = 0
     missing_index: bool = False  # the index was deleted while we wrote (a rebuild's cleanup)
+    refused: dict[int, str] = field(default_factory=dict)
+
+
+def _refusal(op: str, status: Any, kind: str | None) -> bool:
+    """Whether Elasticsearch refused this one document for what it is (a 400 on writing it),
+    which no retry changes, rather than failing the request (overload, a missing index)."""
+    return op in ("index", "create") and status == 400 and kind != "index_not_found_exception"
 
 
 def _bulk(actions: list[dict[str, Any]], *, refresh: str | bool = False) -> _Outcome:
-    """Send actions; count version conflicts; raise on any other failure."""
+    """Send actions; count version conflicts and collect refused documents; raise on any
+    other failure."""
     outcome = _Outcome()
     if not actions:
         return outcome
@@ -61,6 +79,9 @@ def _bulk(actions: list[dict[str, Any]], *, refresh: str | bool = False) -> _Out
             continue  # nothing to delete (a tombstone with our version is kept anyway)
         elif kind == "index_not_found_exception":
             outcome.missing_index = True
+        elif _refusal(op, status, kind):
+            reason = detail.get("error") or {}
+            outcome.refused[int(detail["_id"])] = f"{kind}: {reason.get('reason', '')}"[:500]
         else:
             failures.append(detail)
     if failures:
@@ -110,6 +131,7 @@ def write_documents(versions: dict[int, int]) -> WriteStats:
             for index in ordered:
                 outcome = _bulk(actions_for(index), refresh="wait_for" if index in live else False)
                 stats.conflicts += outcome.conflicts
+                stats.refused.update(outcome.refused)
                 if index not in live:
                     not_waited.add(index)
                 if outcome.missing_index and index in alias_state().write:
@@ -129,7 +151,9 @@ def process_outbox(*, batch_size: int = BATCH_SIZE, max_batches: int = 20) -> tu
 
     Each batch is claimed with ``FOR UPDATE SKIP LOCKED`` (parallel workers take disjoint
     rows), coalesced by package (ten edits are one write), written, and deleted in the same
-    transaction, so a crash at any point leaves the rows to be processed again.
+    transaction, so a crash at any point leaves the rows to be processed again. The rows of
+    a document Elasticsearch refused are set aside until ``REFUSED_RETRY`` has passed
+    (module docstring), not deleted.
 
     Returns (packages written, whether rows remain).
     """
@@ -140,6 +164,7 @@ def process_outbox(*, batch_size: int = BATCH_SIZE, max_batches: int = 20) -> tu
                 cursor.execute(
                     """
                     SELECT id, object_id, version FROM indexing_outbox
+                    WHERE retry_after IS NULL OR retry_after <= now()
                     ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
                     """,
                     [batch_size],
@@ -150,25 +175,57 @@ def process_outbox(*, batch_size: int = BATCH_SIZE, max_batches: int = 20) -> tu
             versions: dict[int, int] = {}
             for _, object_id, version in rows:
                 versions[object_id] = max(version, versions.get(object_id, 0))
-            write_documents(versions)
+            refused = write_documents(versions).refused
+            done = [r[0] for r in rows if r[1] not in refused]
             with connection.cursor() as cursor:
-                cursor.execute(
-                    "DELETE FROM indexing_outbox WHERE id = ANY(%s)", [[r[0] for r in rows]]
-                )
-            total += len(versions)
+                cursor.execute("DELETE FROM indexing_outbox WHERE id = ANY(%s)", [done])
+                for object_id, reason in refused.items():
+                    cursor.execute(
+                        """
+                        UPDATE indexing_outbox SET retry_after = now() + %s, refusal = %s
+                        WHERE id = ANY(%s) AND object_id = %s
+                        """,
+                        [REFUSED_RETRY, reason, [r[0] for r in rows], object_id],
+                    )
+            if refused:
+                _report_refused(refused)
+            total += len(versions) - len(refused)
         if len(rows) < batch_size:
             return total, False
     return total, True
 
 
+def _report_refused(refused: dict[int, str]) -> None:
+    """Log the refused documents and keep them among the status page's recent errors."""
+    from indexing import status  # status reads this module's outbox_stats
+
+    first, reason = next(iter(sorted(refused.items())))
+    error = BulkWriteError(
+        f"Elasticsearch refused {len(refused)} document(s), set aside and tried again in "
+        f"{REFUSED_RETRY.total_seconds() / 60:.0f} minutes (fix the package, or the document "
+        f"builder, then `manage.py search_status --repair`): package {first}: {reason}"
+    )
+    logger.error("%s", error)
+    status.record_error(error)
+
+
 def outbox_stats() -> dict[str, Any]:
-    """Backlog size and the age in seconds of the oldest pending change."""
+    """Backlog size (``refused``: rows set aside after Elasticsearch refused their document,
+    waiting to be tried again) and the age in seconds of the oldest pending change."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*), EXTRACT(EPOCH FROM now() - min(created_at)) FROM indexing_outbox"
+            """
+            SELECT count(*), EXTRACT(EPOCH FROM now() - min(created_at)),
+                   count(*) FILTER (WHERE retry_after > now())
+            FROM indexing_outbox
+            """
         )
-        backlog, oldest = cursor.fetchone()
-    return {"backlog": int(backlog), "oldest_age_s": float(oldest) if oldest is not None else 0.0}
+        backlog, oldest, refused = cursor.fetchone()
+    return {
+        "backlog": int(backlog),
+        "refused": int(refused),
+        "oldest_age_s": float(oldest) if oldest is not None else 0.0,
+    }
 
 
 def record_changes(package_ids: Iterable[int]) -> int:

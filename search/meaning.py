@@ -62,23 +62,27 @@ def warm() -> None:
     _model.get()
 
 
-def embed(texts: Sequence[str]) -> list[list[float]]:
+def embed(texts: Sequence[str]) -> list[list[float] | None]:
     """Unit vectors of ``texts`` (rounded: four decimals are plenty for a cosine and keep
-    bulk requests a third smaller)."""
+    bulk requests a third smaller); None for a text with no meaning (nothing to pool: the
+    model would give 256 NaNs, which Elasticsearch refuses)."""
     if not texts:
         return []
     # The model pads every text of a batch to the longest: texts of similar length batched
     # together waste less (20,000 catalog texts: 2.85 s of CPU in batches of 256 as they
     # come, 1.67 s sorted by length in batches of 64; the vectors are the same).
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    matrix = _model.get().embed([texts[i] for i in order], norm=True, batch_size=EMBED_BATCH)
+    with numpy.errstate(invalid="ignore"):  # an empty text: 0 / 0, found just below
+        matrix = _model.get().embed([texts[i] for i in order], norm=True, batch_size=EMBED_BATCH)
+    matrix = matrix.astype(numpy.float64)
+    finite = numpy.isfinite(matrix).all(axis=1)
     # Rounded by numpy in float64 (k / 10,000 is the double nearest to the decimal, so its
     # JSON is short): rounding each number in Python took 8.3 of the 23 s of CPU that
     # building the catalog's 63,436 documents cost.
-    rows = numpy.round(matrix.astype(numpy.float64), 4).tolist()
-    vectors: list[list[float]] = [[] for _ in texts]
-    for position, row in zip(order, rows, strict=True):
-        vectors[position] = row
+    rows = numpy.round(numpy.nan_to_num(matrix), 4).tolist()
+    vectors: list[list[float] | None] = [None for _ in texts]
+    for position, row, ok in zip(order, rows, finite.tolist(), strict=True):
+        vectors[position] = row if ok else None
     return vectors
 
 
@@ -92,7 +96,8 @@ def first_sentence(text: str, limit: int = FIRST_SENTENCE_CHARS) -> str:
 def document_text(name: str, summary: str, description: str, labels: Iterable[str]) -> str:
     """The text a package's vector is computed from."""
     parts = [name, summary or "", first_sentence(description), ", ".join(dict.fromkeys(labels))]
-    return ". ".join(p.rstrip(". ") for p in parts if p.rstrip(". "))
+    # A name of dots and spaces alone, with nothing else, is all the text there is.
+    return ". ".join(p.rstrip(". ") for p in parts if p.rstrip(". ")) or name.strip()
 
 
 def applies(significant_words: Sequence[str]) -> bool:

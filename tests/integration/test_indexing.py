@@ -10,7 +10,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import transaction
+from django.db import connection, transaction
 
 import indexing
 from indexing import documents, lease, rebuild, verify, writer
@@ -80,6 +80,51 @@ def test_delete_removes_the_document_and_rejects_older_writes(search_index):
     # The delete's tombstone carries a newer version than any write of the old row.
     assert late_write(search_index, stale_copy) == 1
     assert not client().exists(index=read_alias(), id=stale_copy.id)
+
+
+def test_a_package_named_only_with_dots_is_indexed(search_index):
+    # Its meaning text was empty, its vector NaN, and Elasticsearch refused the document.
+    package = make_package("...", summary="", description="")
+    assert writer.process_outbox() == (1, False)
+    assert doc(package.pk)["_source"]["name"] == "..."
+
+
+def test_a_document_the_engine_refuses_does_not_hold_up_the_others(search_index, monkeypatch):
+    """A document Elasticsearch refuses (a 400 for that document alone) is set aside with
+    its reason, shown on the status page, and tried again later; the changes behind it in
+    the outbox are written meanwhile. Before, the whole batch was rolled back and claimed
+    again, first in line, forever."""
+    from indexing import status
+
+    bad = make_package("refused-one")
+    good = make_package("written-anyway")
+    built = documents.rows_for
+
+    def poisoned(ids):
+        rows = built(ids)
+        for row in rows:
+            if row.id == bad.pk:
+                row.source["installed_size_kb"] = "not a number"  # a mapping error: 400
+        return rows
+
+    monkeypatch.setattr(documents, "rows_for", poisoned)
+    for _ in range(2):  # the retry claims what is left, not the refused row again
+        writer.process_outbox(batch_size=1)
+    assert client().exists(index=read_alias(), id=good.pk)
+    assert not client().exists(index=read_alias(), id=bad.pk)
+    stats = writer.outbox_stats()
+    assert (stats["backlog"], stats["refused"]) == (1, 1)  # kept, not lost
+    errors = " ".join(e["error"] for e in status.recent_errors())
+    assert f"package {bad.pk}" in errors and "installed_size_kb" in errors
+
+    # Once the cause is gone, the next try after the pause writes it.
+    monkeypatch.setattr(documents, "rows_for", built)
+    assert writer.process_outbox() == (0, False)  # still set aside
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE indexing_outbox SET retry_after = now() - interval '1 second'")
+    assert writer.process_outbox() == (1, False)
+    assert client().exists(index=read_alias(), id=bad.pk)
+    assert writer.outbox_stats()["backlog"] == 0
 
 
 def test_renaming_a_section_updates_every_package_in_bulk(search_index):

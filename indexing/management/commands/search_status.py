@@ -98,6 +98,18 @@ class Command(BaseCommand):
         if report is None and status["count_mismatch"]:
             raise CommandError(f"count mismatch: {status['counts']}")
 
+    def print_outbox(self, outbox: dict[str, Any]) -> None:
+        self.stdout.write(
+            f"outbox          {outbox['backlog']} pending, oldest {outbox['oldest_age_s']:.1f}s old"
+        )
+        if outbox["refused"]:
+            self.stdout.write(
+                self.style.ERROR(
+                    f"refused         {outbox['refused']} set aside: Elasticsearch refused "
+                    "their documents (see the recent errors); tried again every few minutes"
+                )
+            )
+
     def print_human(self, s: dict[str, Any]) -> None:
         w = self.stdout.write
         for label, key in (
@@ -123,10 +135,7 @@ class Command(BaseCommand):
             )
         counts = s["counts"]
         w(f"documents       {self.style.ERROR(counts) if s['count_mismatch'] else counts}")
-        w(
-            f"outbox          {s['outbox']['backlog']} pending, oldest "
-            f"{s['outbox']['oldest_age_s']:.1f}s old"
-        )
+        self.print_outbox(s["outbox"])
         w(f"generation      {s['generation']}")
         if s["lease"]:
             w(f"running         {s['lease']}")

@@ -64,3 +64,19 @@ def test_a_document_text_is_name_summary_first_sentence_and_labels():
 )
 def test_only_queries_of_several_words_use_it(words, used):
     assert meaning.applies(words) is used
+
+
+def test_a_package_of_dots_alone_still_has_a_text_and_a_finite_vector():
+    # A name of dots and nothing else once made an empty text, whose mean-pooled vector was
+    # 256 NaNs: Elasticsearch refused the document and the whole outbox batch with it.
+    text = meaning.document_text("...", "", "", [])
+    assert text == "..."
+    (vector,) = meaning.embed([text])
+    assert all(math.isfinite(x) for x in vector)
+
+
+def test_a_text_that_embeds_to_nothing_has_no_vector():
+    # An empty text has no meaning: no vector (the document leaves the field out), never NaN.
+    empty, fine = meaning.embed(["", "video player"])
+    assert empty is None
+    assert fine is not None and len(fine) == meaning.DIMS
