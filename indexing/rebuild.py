@@ -21,7 +21,11 @@ What cannot go wrong any more, each with its test (``tests/integration/test_inde
 * A failure after the alias call was sent (a refresh that times out, or an
   ``update_aliases`` that timed out on the client but was applied by the cluster) never
   deletes the new index: the aliases are read back, and an index the read alias points at
-  is live and kept. Only an index that is certainly not live is removed.
+  is live and kept. An alias call that got no answer and is not applied yet may still wait
+  in the master's queue (a read-back cannot tell): deleting the index then deleted the read
+  alias with it once the queued swap ran, so the index is kept (:class:`SwapUnanswered`).
+  Only an index that is certainly not live (the call was refused with a 4xx, or failed
+  before it) is removed.
 * Ctrl-C or SIGTERM (``manage.py reindex`` turns SIGTERM into :class:`Interrupted`) removes
   the half-built index from the write alias and deletes it, and frees the lease.
 * The rollback target is recorded (the previous alias), never guessed from index names, and
@@ -58,6 +62,11 @@ ENGINE_ERRORS = (ApiError, TransportError)
 
 class RebuildError(RuntimeError):
     """The rebuild failed; the message says why and what to do."""
+
+
+class SwapUnanswered(RuntimeError):
+    """The alias change got no definite answer (a timeout, a lost connection, a 5xx) and is
+    not applied yet: it may still wait in the master's queue and be applied later."""
 
 
 class Interrupted(BaseException):
@@ -192,24 +201,37 @@ def rebuild(
         except BaseException as exc:
             outcome = _went_live(es, name)
             if outcome is not True:
-                _discard(es, name, keep=outcome is None)
-                if isinstance(exc, ENGINE_ERRORS):
-                    raise RebuildError(
-                        f"Elasticsearch failed during the rebuild ({exc}); the live index was "
-                        "not changed"
-                        + (
-                            f", and the new index {name} was removed."
-                            if outcome is False
-                            else f". The aliases could not be read back: the new index {name} "
-                            "was kept; `manage.py search_status` shows where they point."
-                        )
-                    ) from exc
+                # Deleting an index the queued swap then makes live deletes the read alias.
+                unknown = outcome is None or isinstance(exc, SwapUnanswered)
+                _discard(es, name, keep=unknown)
+                if isinstance(exc, (*ENGINE_ERRORS, SwapUnanswered)):
+                    raise RebuildError(_failure_message(exc, name, outcome)) from exc
                 raise
             warnings.append(f"the new index went live, but then: {exc}")
         assert before is not None  # it went live, so the swap was attempted
         removed += _after_swap(es, before)
     kept = before.live if retention_hours() > 0 else None
     return RebuildResult(name, kept, done, time.monotonic() - started, removed, warnings)
+
+
+def _failure_message(exc: BaseException, name: str, outcome: bool | None) -> str:
+    """What a rebuild that failed before going live tells the operator."""
+    if isinstance(exc, SwapUnanswered):
+        return (
+            f"the alias change got no answer ({exc.__cause__ or exc}) and may still be applied: "
+            f"the new index {name} was kept, complete. `manage.py search_status` shows where "
+            "the aliases point; run `manage.py reindex` again if it is not live."
+        )
+    if outcome is None:
+        return (
+            f"Elasticsearch failed during the rebuild ({exc}); the live index was not changed. "
+            f"The aliases could not be read back: the new index {name} was kept; "
+            "`manage.py search_status` shows where they point."
+        )
+    return (
+        f"Elasticsearch failed during the rebuild ({exc}); the live index was not changed, "
+        f"and the new index {name} was removed."
+    )
 
 
 def _live() -> str | None:
@@ -247,14 +269,18 @@ def _swap(es: Elasticsearch, name: str, before: AliasState) -> list[str]:
 def _switch(es: Elasticsearch, actions: list[dict[str, Any]], *, becomes_live: str) -> list[str]:
     """Run one atomic alias change that makes ``becomes_live`` live, inside a registered
     index write (cached counts belong to the old index). A call that fails is checked
-    against the aliases themselves: a timeout may hide an applied change."""
+    against the aliases themselves: a timeout may hide an applied change, or one the master
+    has queued and applies later (:class:`SwapUnanswered`); only a definite refusal (a 4xx)
+    means it will never be applied."""
     warnings = []
     with freshness.writing():
         try:
             es.indices.update_aliases(actions=actions)
         except ENGINE_ERRORS as exc:
             if _went_live(es, becomes_live) is not True:
-                raise
+                if isinstance(exc, ApiError) and 400 <= exc.meta.status < 500:
+                    raise
+                raise SwapUnanswered(str(exc)) from exc
             warnings.append(f"the alias change was applied although the call failed ({exc})")
         with suppress(*ENGINE_ERRORS):
             _stamp_live_since(es, becomes_live)
@@ -354,7 +380,13 @@ def rollback() -> str:
                 {"remove": {"index": current, "alias": read}},
                 {"add": {"index": current, "alias": previous}},
             ]
-        _switch(es, actions, becomes_live=target)
+        try:
+            _switch(es, actions, becomes_live=target)
+        except SwapUnanswered as exc:
+            raise RebuildError(
+                f"the alias change got no answer ({exc}) and may still be applied; nothing "
+                "was deleted. `manage.py search_status` shows which index is live."
+            ) from exc
     return target
 
 

@@ -148,6 +148,45 @@ def test_an_alias_swap_that_times_out_after_being_applied_keeps_the_new_index(lo
     assert live_count() == len(loaded)
 
 
+def test_an_alias_swap_the_cluster_applies_late_never_loses_the_read_alias(loaded, monkeypatch):
+    """The call times out on the client while the change still waits in the master's queue;
+    the read-back runs before it is applied, so the new index looks "not live". Deleting it
+    then (as the failure path did) deletes the read alias with it once the queued change is
+    applied: the outcome of a call that got no answer is unknown, so the index is kept."""
+    real_update = IndicesClient.update_aliases
+    queued: list = []
+
+    def update_aliases(self, *args, **kwargs):
+        if swaps_read_alias(kwargs.get("actions")):
+            queued.append((self, args, kwargs))  # sent; applied by the master later
+            raise ConnectionTimeout("simulated: timed out on the client, still queued")
+        return real_update(self, *args, **kwargs)
+
+    def apply_queued() -> None:
+        while queued:
+            it, args, kwargs = queued.pop()
+            real_update(it, *args, **kwargs)
+
+    # Whatever the failure path sends next reaches the cluster after the queued change.
+    for method in ("delete_alias", "delete"):
+        real = getattr(IndicesClient, method)
+
+        def after_queue(self, *args, _real=real, **kwargs):
+            apply_queued()
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(IndicesClient, method, after_queue)
+    monkeypatch.setattr(IndicesClient, "update_aliases", update_aliases)
+    with pytest.raises(rebuild.RebuildError) as failed:
+        rebuild.rebuild(batch_size=100)
+    monkeypatch.undo()
+    assert "kept" in str(failed.value) and "search_status" in str(failed.value)
+    apply_queued()  # the master gets to it in the end
+    live = indices_behind(read_alias())
+    assert len(live) == 1 and live[0] in project_indices()
+    assert live_count() == len(loaded)
+
+
 # ------------------------------------------------------------------ 2. rollback
 
 
