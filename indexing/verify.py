@@ -4,6 +4,12 @@ Versions alone miss a wrong document that carries the right version (a change no
 captured, a document edited by hand): so besides every row's version, a sample of documents
 (all of them with ``sample=None``) is compared field by field with what the one document
 builder (``indexing.documents``) makes of the row now.
+
+A document can also be *ahead* of its row: a higher version than the row's (PostgreSQL
+restored from a backup takes the row-version sequence back; a document written by hand).
+Every later edit of that row then loses to it as a version conflict, which the writer
+expects and counts. Verify reports it as drift, and repair first moves the sequence past
+the highest version in the index, so the rows it touches are written over it.
 """
 
 from __future__ import annotations
@@ -30,13 +36,15 @@ class DriftReport:
     missing: list[int] = field(default_factory=list)  # row without a document
     extra: list[int] = field(default_factory=list)  # document without a row
     stale: list[int] = field(default_factory=list)  # document older than the row
+    ahead: list[int] = field(default_factory=list)  # document newer than the row (module doc)
+    highest_version: int = 0  # the highest document version seen
     differ: dict[int, list[str]] = field(default_factory=dict)  # same version, other content
     compared: int = 0  # documents compared field by field
     pending: int = 0  # drifted ids that are already waiting in the outbox
 
     @property
     def drift(self) -> list[int]:
-        return self.missing + self.extra + self.stale + sorted(self.differ)
+        return self.missing + self.extra + self.stale + self.ahead + sorted(self.differ)
 
     @property
     def clean(self) -> bool:
@@ -87,7 +95,9 @@ def verify(index: str | None = None, *, sample: int | None = 1000) -> DriftRepor
     index = index or read_alias()
     client().indices.refresh(index=index)
     docs = document_versions(index)
-    report = DriftReport(index=index, documents=len(docs))
+    report = DriftReport(
+        index=index, documents=len(docs), highest_version=max(docs.values(), default=0)
+    )
     same_version: list[int] = []
     with connection.cursor() as cursor:
         cursor.execute("SELECT id, row_version FROM portal_package ORDER BY id")
@@ -99,6 +109,8 @@ def verify(index: str | None = None, *, sample: int | None = 1000) -> DriftRepor
                     report.missing.append(pk)
                 elif have < version:
                     report.stale.append(pk)
+                elif have > version:
+                    report.ahead.append(pk)
                 else:
                     same_version.append(pk)
     report.extra = sorted(docs)
@@ -121,11 +133,21 @@ def verify(index: str | None = None, *, sample: int | None = 1000) -> DriftRepor
 def repair(report: DriftReport) -> int:
     """Queue every drifted package for reindexing; return how many.
 
-    Missing, stale and differing rows are touched, which gives them a fresh row version
-    (higher than any tombstone or stray version a manual change may have left in the index)
-    and records them in the outbox; extra documents are recorded as versioned deletes.
+    Missing, stale, ahead and differing rows are touched, which gives them a fresh row
+    version and records them in the outbox; extra documents are recorded as versioned
+    deletes. The row-version sequence is first moved past the highest version in the index
+    (it only ever moves forward), so every fresh version is above any document's, a
+    tombstone or a stray version included.
     """
-    touch = report.missing + report.stale + sorted(report.differ)
+    touch = report.missing + report.stale + report.ahead + sorted(report.differ)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT setval('portal_package_row_version_seq',
+                          GREATEST(last_value, %s)) FROM portal_package_row_version_seq
+            """,
+            [report.highest_version],
+        )
     if touch:
         with connection.cursor() as cursor:
             cursor.execute(

@@ -192,6 +192,37 @@ def test_search_status_verify_finds_and_repairs_drift(search_index):
     call_command("search_status", "--verify")  # no drift: no error
 
 
+def test_a_document_ahead_of_its_row_is_drift_and_repair_makes_it_current(search_index):
+    """A document whose version is above its row's (PostgreSQL restored from a backup takes
+    the row-version sequence back; a write by hand) is wrong, and every later edit of the
+    row loses to it as a version conflict. Verify called it clean; repair could not fix it,
+    as touching the row took a version still below the document's."""
+    package = make_package("ahead-of-db", summary="the true summary")
+    writer.process_outbox()
+    (row,) = documents.rows_for([package.pk])
+    client().index(
+        index=write_alias(),
+        id=package.pk,
+        document=dict(row.source, summary="a summary from before the restore"),
+        version=row.version + 1000,
+        version_type="external",
+        refresh=True,
+    )
+    report = verify.verify(sample=None)
+    assert report.ahead == [package.pk] and not report.clean
+    with pytest.raises(CommandError, match="drift: 1 packages differ"):
+        call_command("search_status", "--verify")
+    call_command("search_status", "--repair")
+    writer.process_outbox()
+    assert doc(package.pk)["_source"]["summary"] == "the true summary"
+    assert verify.verify(sample=None).clean
+    package.refresh_from_db()
+    package.summary = "edited after the repair"
+    package.save()
+    writer.process_outbox()
+    assert doc(package.pk)["_source"]["summary"] == "edited after the repair"
+
+
 def test_search_status_sends_an_index_of_another_schema_to_a_rebuild_not_a_repair(search_index):
     # Documents of an index built before a field was added lack it: every one "differs",
     # and rewriting them cannot add the field to that index's mapping (dynamic: false), so

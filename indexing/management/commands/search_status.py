@@ -68,6 +68,7 @@ class Command(BaseCommand):
                 "missing": len(report.missing),
                 "extra": len(report.extra),
                 "stale": len(report.stale),
+                "ahead": len(report.ahead),
                 "compared": report.compared,
                 "differ": len(report.differ),
                 "differing_fields": sorted({f for fs in report.differ.values() for f in fs}),
@@ -149,11 +150,12 @@ class Command(BaseCommand):
                 )
         if "verify" in s:
             v = s["verify"]
-            drifted = v["missing"] or v["extra"] or v["stale"] or v["differ"]
+            drifted = v["missing"] or v["extra"] or v["stale"] or v["ahead"] or v["differ"]
             verdict = "DRIFT" if drifted else "no drift"
             w(
                 f"verify          {verdict} in {v['index']}: {v['missing']} missing, "
-                f"{v['extra']} extra, {v['stale']} stale, {v['differ']} of {v['compared']} "
+                f"{v['extra']} extra, {v['stale']} stale, {v['ahead']} ahead of the database, "
+                f"{v['differ']} of {v['compared']} "
                 f"compared differ ({v['pending_in_outbox']} of them already pending)"
             )
             if v["differing_fields"]:
