@@ -202,9 +202,9 @@ def required(*, relaxed: bool = False) -> str:
 
 def _words_to_match(text: str) -> str:
     """The words a package must match: the significant ones, or the generic ones when
-    there are no others ("" when there are neither)."""
+    there are no others, or when all are stop words ("how to"), the words themselves."""
     significant, generic = words_of(text)
-    return " ".join(significant or generic)
+    return " ".join(significant or generic) or " ".join(text.split())
 
 
 def _words_match(text: str, *, relaxed: bool, boost: float = 1.0) -> dict[str, Any]:
@@ -730,7 +730,8 @@ def corrected_text(text: str, response: dict[str, Any]) -> str | None:
                 if best is None or score > best[0]:
                     corrections[entry["text"]] = (score, option["text"])
     words = text.lower().split()
-    corrected = " ".join(corrections.get(w, (0, w))[1] for w in words)
+    # A stop word is not a misspelling ("the" is not a typo of "th", nor "how" of "show").
+    corrected = " ".join(w if w in STOPWORDS else corrections.get(w, (0, w))[1] for w in words)
     return corrected if corrected != text.lower() else None
 
 

@@ -332,3 +332,25 @@ def test_fallbacks_decide_on_the_words_not_on_the_filters():
     assert asked == ["exact", "fuzzy", "relaxed"]
     # A quoted phrase alone has no words to forgive.
     assert _fallbacks('"a b"', run({"exact": (0, 0)}))[0] == "exact"
+
+
+def test_a_search_of_stop_words_alone_searches_for_them():
+    # "how to" dropped every word and asked for nothing (match_none): no results, ever.
+    body = query.text_query("how to")
+    assert qualifying(body)[0]["multi_match"]["query"] == "how to"
+    assert qualifying(query.text_query("how to edit"))[0]["multi_match"]["query"] == "edit"
+
+
+def test_did_you_mean_never_corrects_a_stop_word():
+    # "the a of" became "Did you mean th a of?".
+    response = {
+        "suggest": {
+            "words": [
+                {"text": "the", "options": [{"text": "th", "score": 0.9}]},
+                {"text": "how", "options": [{"text": "show", "score": 0.9}]},
+                {"text": "edtior", "options": [{"text": "editor", "score": 0.8}]},
+            ]
+        }
+    }
+    assert query.corrected_text("the a of", response) is None
+    assert query.corrected_text("how the edtior", response) == "how the editor"
