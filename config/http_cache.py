@@ -11,7 +11,7 @@ time (a 304 costs one Redis round trip), shared caches may answer for a few seco
 
 Logged-in users (editors, who read their own writes) never get a shared-cacheable answer:
 ``private, no-cache`` and no validator. Neither does an answer without a validator (an index
-write in progress, Redis unreachable) nor an error.
+write in progress, Redis unreachable) nor an error, which carries no validator either.
 """
 
 from __future__ import annotations
@@ -63,6 +63,10 @@ def cacheable(
                 patch_cache_control(response, public=True, max_age=0, s_maxage=SHARED_MAX_AGE)
             else:
                 patch_cache_control(response, private=True, no_cache=True)
+            if response.status_code not in (200, 304):
+                # The validator is the answer's: an error (a 400, a 429) is another
+                # response, and must not be confirmed as current by a later 304.
+                del response["ETag"]
             return response
 
         return wrapper

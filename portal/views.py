@@ -20,6 +20,7 @@ from config.db_routers import read_from_replica
 from config.http_cache import cacheable
 from portal.models import Dependency, DependencyKind, Package, TagFacet
 from search import service
+from search.params import MAX_PAGE_SIZE, whole_number
 
 
 @dataclass
@@ -102,11 +103,16 @@ def _parse_paging_leniently(
     try:
         return query, service.parse(query)
     except service.InvalidSearch as exc:
-        page = query.get("page", "")
-        if exc.param != "page" or not page.isdigit() or int(page) < 1:
+        if exc.param != "page":
             raise
-    size = query.get("page_size", "")
-    page_size = int(size) if size.isdigit() and int(size) > 0 else service.DEFAULT_PAGE_SIZE
+        try:  # a page number, only too deep (not "abc", "0" or "²": those stay a 400)
+            whole_number(query.get("page"), "page", 1, 1, 2**31)
+        except service.InvalidSearch:
+            raise exc from None
+    # The page size was parsed before the page, so it is a valid one (or absent).
+    page_size = whole_number(
+        query.get("page_size"), "page_size", service.DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE
+    )
     query = _with_page(query, max(1, service.MAX_RESULT_WINDOW // page_size))
     context["paging_notice"] = (
         f"Only the first {service.MAX_RESULT_WINDOW:,} results can be paged through; this is "
@@ -176,22 +182,24 @@ class TagView:
 def _package_validator(request: HttpRequest, name: str) -> str | None:
     """A package page's ETag: its row version (every change of the row, its tags or its
     dependencies moves it on; reverse-dependency counts too, through the triggers)."""
-    version = Package.objects.filter(name=name).values_list("row_version", flat=True).first()
+    version = _named(name).values_list("row_version", flat=True).first()
     return None if version is None else f"package-{PACKAGE_PAGE_VERSION}-{version}"
 
 
 PACKAGE_PAGE_VERSION = 1  # bump when the package page's template changes what it shows
 
 
+def _named(name: str) -> Any:
+    """The packages called ``name`` (none for a name PostgreSQL cannot take: a NUL in a
+    query parameter is an error there, and /packages/%00/ was a 500)."""
+    packages = Package.objects.filter(name=name)
+    return packages.none() if "\x00" in name else packages
+
+
 @require_safe
 @cacheable(_package_validator)
 def package_detail(request: HttpRequest, name: str) -> HttpResponse:
-    package = (
-        Package.objects.select_related("section", "maintainer")
-        .prefetch_related("tags")
-        .filter(name=name)
-        .first()
-    )
+    package = _named(name).select_related("section", "maintainer").prefetch_related("tags").first()
     if package is None:
         if read_from_replica():
             raise Http404(name)  # the replica may lag: ReplicaReadsMiddleware asks the primary

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,17 @@ SORTS = {
     "size": "Installed size (smallest first)",
 }
 RESERVED = {"q", "page", "page_size", "sort", "cursor", "partial", "format", "explain"}
+# What a cursor of each sort holds: one value per clause of ``search.query.SORT_CLAUSES``
+# (a test keeps the two in step). A cursor of another shape never reaches Elasticsearch: it
+# answered a 400 that blamed the search words, or the client failed to encode a number
+# past 64 bits and the search was "unavailable" (503).
+CURSOR_KINDS: dict[str, tuple[str, ...]] = {
+    "relevance": ("number", "number", "text"),  # score, popularity, name
+    "name": ("text",),
+    "popularity": ("number", "text"),
+    "size": ("number", "text"),  # installed size (missing: the largest long), name
+}
+_LONG = 2**63
 
 
 class InvalidSearch(ValueError):
@@ -106,6 +118,25 @@ def decode_cursor(token: str) -> tuple[Any, ...]:
     return tuple(values)
 
 
+def _fits(value: Any, kind: str) -> bool:
+    if kind == "text":
+        return isinstance(value, str)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return -_LONG <= value < _LONG and math.isfinite(value)
+
+
+def _check_cursor(cursor: tuple[Any, ...], sort: str) -> None:
+    """Refuse a cursor that is not one of ``sort``'s (another sort's, or made by hand)."""
+    kinds = CURSOR_KINDS[sort]
+    if len(cursor) != len(kinds) or not all(map(_fits, cursor, kinds)):
+        raise InvalidSearch(
+            f"'cursor' does not belong to a search sorted by {sort}; "
+            "start again from the first page.",
+            "cursor",
+        )
+
+
 def _query_text(params: Any) -> str:
     raw_q = params.get("q") or ""
     if len(raw_q) > MAX_QUERY_LENGTH * 4:
@@ -126,7 +157,9 @@ def _sort(params: Any) -> str:
     return sort
 
 
-def _paging(params: Any, *, allow_cursor: bool) -> tuple[int, int, tuple[Any, ...] | None]:
+def _paging(
+    params: Any, sort: str, *, allow_cursor: bool
+) -> tuple[int, int, tuple[Any, ...] | None]:
     """(page, page size, cursor)."""
     page_size = whole_number(
         params.get("page_size"), "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE
@@ -144,6 +177,7 @@ def _paging(params: Any, *, allow_cursor: bool) -> tuple[int, int, tuple[Any, ..
         if not allow_cursor:
             raise InvalidSearch("'cursor' is only available in the JSON API.", "cursor")
         cursor = decode_cursor(params.get("cursor"))
+        _check_cursor(cursor, sort)
     return page, page_size, cursor
 
 
@@ -183,7 +217,7 @@ def parse(params: Any, facets: FacetRegistry, *, allow_cursor: bool = False) -> 
     ``facets`` says which filters exist."""
     q = _query_text(params)
     sort = _sort(params)
-    page, page_size, cursor = _paging(params, allow_cursor=allow_cursor)
+    page, page_size, cursor = _paging(params, sort, allow_cursor=allow_cursor)
     return SearchParams(
         q=q,
         filters=_filters(params, facets),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import RequestFactory
 
 from indexing import writer
 from search import service
@@ -65,6 +66,18 @@ def test_errors_are_not_shared_cacheable(client, indexed):
     assert response.status_code == 400
     assert "public" not in response["Cache-Control"]
     assert "private" in response["Cache-Control"]
+
+
+@pytest.mark.parametrize("url", ["/api/search?page=0", "/?page=abc"])
+def test_errors_carry_no_validator(client, indexed, url):
+    # An error carried the ETag of the answer to the same URL: a cache holding the error
+    # had it confirmed (304) until the index changed. (Django's ConditionalGetMiddleware may
+    # still give it one of its own content, which is right: that one is the error's.)
+    response = client.get(url)
+    assert response.status_code == 400
+    with service.request_scope():
+        answer = service.validator(RequestFactory().get(url))
+    assert answer and f'"{answer}"' != response.get("ETag")
 
 
 def test_a_package_page_revalidates_on_its_row_version(client, indexed):

@@ -44,6 +44,13 @@ def test_an_unknown_package_is_a_real_404_page_even_in_debug(client, settings):
     assert 'href="/?q=no-such-thing"' in html
 
 
+def test_a_name_with_a_nul_is_a_404_not_a_500(client):
+    # PostgreSQL refuses a NUL in a string literal: the lookup raised and the page was a 500.
+    page = client.get("/packages/%00/")
+    assert page.status_code == 404
+    assert client.get("/packages/vim%00x/").status_code == 404
+
+
 def test_a_500_page_exists_and_needs_nothing_to_render():
     html = render_to_string("500.html")
     assert "Something went wrong on our side" in html and 'href="/"' in html

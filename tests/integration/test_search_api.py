@@ -721,12 +721,18 @@ def test_suggestions_are_cached_until_an_edit_is_searchable(client, catalog, mon
         ({"q": "x" * 300}, "too long"),
         ({"page": "0"}, "between 1"),
         ({"page": "abc"}, "whole number"),
+        ({"page": "²"}, "whole number"),  # isdigit() but not int(): the page was a 500
+        ({"page": "2000", "page_size": "²"}, "whole number"),
         ({"page_size": "1000"}, "between 1 and 100"),
         ({"sort": "bogus"}, "Unknown sort"),
         ({"colour": "red"}, "Unknown filter"),
         ({"priority": "urgent"}, "Unknown value"),
         ({"size": "gigantic"}, "Unknown value"),
         ({"cursor": "not-a-cursor"}, "cursor"),
+        # A number past 64 bits made the search "unavailable" (503); another sort's cursor
+        # was a 400 that blamed the words.
+        ({"sort": "popularity", "cursor": "Wzk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5LCJhIl0"}, "cursor"),
+        ({"sort": "name", "cursor": "WzU4LjAzMzc5LDMsInhlbWFjczIxLWJpbiJd"}, "sorted by name"),
         ({"tag.nosuchfacet": "x"}, "Unknown filter"),
     ],
 )
@@ -864,6 +870,14 @@ def test_a_page_deeper_than_the_window_is_a_notice_on_the_page_and_a_400_in_the_
     assert deep.status_code == 200 and deep.context["result"].params.page == 1
     status, body = api(client, q="frobnicator", page=40, page_size=50)
     assert status == 400 and "too deep" in body["error"]["message"]
+
+
+def test_facet_values_ignore_the_paging_of_the_hits(client, catalog):
+    # The page's script asks for a facet's values with the page's whole query string: on a
+    # page deeper than the window (shown as its last page), that was a 400 and nothing.
+    response = client.get("/api/facets/section", {"q": "frobnicator", "page": 60, "sort": "name"})
+    assert response.status_code == 200
+    assert {v["value"] for v in response.json()["values"]} == {"devel", "utils"}
 
 
 def test_paging_links_reach_the_first_and_last_pages(client, catalog):

@@ -68,3 +68,40 @@ def test_the_cache_key_ignores_paging_sort_and_case():
     one = parsed("q=Vim&page=2&sort=name&section=web")
     two = parsed("q=vim&section=web")
     assert one.cache_key_parts() == two.cache_key_parts()
+
+
+@pytest.mark.parametrize(
+    ("sort", "values"),
+    [
+        ("popularity", [99999999999999999999999, "a"]),  # past a 64-bit integer
+        ("relevance", [float("inf"), 3, "vim"]),  # 1e999 in the JSON
+        ("name", [58.03, 3, "xemacs21-bin"]),  # a relevance cursor with another sort
+        ("relevance", [1]),  # too short for its sort
+        ("popularity", ["vim", 3]),  # the wrong kinds
+        ("size", [12, 7]),
+    ],
+)
+def test_a_cursor_must_fit_its_sort(sort, values):
+    # These reached Elasticsearch: a 503 ("unavailable", from the client failing to encode
+    # the number) or a 400 that blamed the search words.
+    token = encode_cursor(values)
+    with pytest.raises(InvalidSearch) as refused:
+        parsed(f"sort={sort}&cursor={token}", allow_cursor=True)
+    assert refused.value.param == "cursor"
+    assert "cursor" in str(refused.value)
+
+
+def test_every_sort_has_a_cursor_shape_of_its_sort_clauses():
+    from search.params import CURSOR_KINDS, SORTS
+    from search.query import SORT_CLAUSES
+
+    assert set(CURSOR_KINDS) == set(SORTS) == set(SORT_CLAUSES)
+    for sort, clauses in SORT_CLAUSES.items():
+        assert len(CURSOR_KINDS[sort]) == len(clauses), sort
+    for sort, values in [
+        ("relevance", [12.5, 3, "vim"]),
+        ("name", ["vim"]),
+        ("popularity", [836, "libssl3"]),
+        ("size", [9223372036854775807, "zzz"]),  # no size: sorted last
+    ]:
+        assert parsed(f"sort={sort}&cursor={encode_cursor(values)}", allow_cursor=True).cursor
