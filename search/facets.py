@@ -86,6 +86,11 @@ class TermsFacet:
         """This facet's top buckets in its filter group's response."""
         return group.get(self.name, {}).get("buckets", [])
 
+    def has_more(self, group: dict[str, Any]) -> bool:
+        """Whether values were left out of the top ones ("Show more"); a closed set is
+        listed whole."""
+        return self.choices is None and group.get(self.name, {}).get("sum_other_doc_count", 0) > 0
+
     def read(self, group: dict[str, Any], selected: Iterable[str]) -> list[FacetValue]:
         """The rows to show, from the response of this facet's filter group."""
         chosen = set(selected)
@@ -112,6 +117,10 @@ class TermsFacet:
     def values_include(self, contains: str) -> str:
         """The terms aggregation ``include`` for the facet's values containing a text."""
         return case_insensitive_regex(contains) if contains else ".*"
+
+    def offers(self, value: str) -> bool:
+        """Whether ``value`` is offered as a filter (a selected one is listed regardless)."""
+        return True
 
 
 # Placeholder values of the tag data ("role::TODO", "devel::lang:TODO"): not properties of
@@ -167,14 +176,24 @@ class TagFacet(TermsFacet):
             for b in tag_buckets(group).get(self.tag_facet, ())
         }
 
-    def buckets(self, group: dict[str, Any]) -> list[dict[str, Any]]:
-        mine = [
+    def _offered(self, group: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
             b
             for b in tag_buckets(group).get(self.tag_facet, ())
-            if not PLACEHOLDER_VALUE.search(self.value_of(b["key"]))
+            if self.offers(self.value_of(b["key"]))
         ]
+
+    def offers(self, value: str) -> bool:
+        return not PLACEHOLDER_VALUE.search(value)
+
+    def buckets(self, group: dict[str, Any]) -> list[dict[str, Any]]:
+        mine = self._offered(group)
         mine.sort(key=lambda b: (-b["doc_count"], b["key"]))
         return mine[: self.size]
+
+    def has_more(self, group: dict[str, Any]) -> bool:
+        # The shared aggregation returns every bucket: more than the size listed is more.
+        return len(self._offered(group)) > self.size
 
     def values_include(self, contains: str) -> str:
         prefix = re.escape(f"{self.tag_facet}{TAG_SEPARATOR}")
@@ -243,6 +262,9 @@ class RangeFacet:
 
     def aggregation(self, selected: Sequence[str]) -> dict[str, Any]:
         return {"values": {"terms": {"field": self.field, "size": len(self.ranges)}}}
+
+    def has_more(self, group: dict[str, Any]) -> bool:
+        return False  # every bucket is listed
 
     def read(self, group: dict[str, Any], selected: Iterable[str]) -> list[FacetValue]:
         chosen = set(selected)

@@ -84,6 +84,12 @@ def clean_text(value: str) -> str:
     return " ".join(kept.split())
 
 
+def clean_value(value: str) -> str:
+    """A filter value: control and invisible formatting characters dropped, the ends trimmed;
+    inner spaces are kept, as the index keeps them ("Debian  Python Team")."""
+    return "".join(ch for ch in value if unicodedata.category(ch)[0] != "C").strip()
+
+
 def whole_number(raw: str | None, name: str, default: int, low: int, high: int) -> int:
     """``raw`` as a whole number from ``low`` to ``high`` (``default`` when absent); raises
     :class:`InvalidSearch` naming the parameter."""
@@ -182,7 +188,7 @@ def _paging(
 
 
 def _facet_values(params: Any, name: str, choices: tuple[str, ...] | None) -> tuple[str, ...]:
-    values = list(dict.fromkeys(v for v in (clean_text(v) for v in params.getlist(name)) if v))
+    values = list(dict.fromkeys(v for v in (clean_value(v) for v in params.getlist(name)) if v))
     if len(values) > MAX_VALUES_PER_FACET:
         raise InvalidSearch(f"Too many values for {name!r} (at most {MAX_VALUES_PER_FACET}).", name)
     for value in values:

@@ -417,9 +417,7 @@ def _read_facets(work: Plan, aggregations: Mapping[str, Any]) -> list[Facet]:
         group = query.group_response(aggregations, groups[facet.name])
         values = facet.read(group, work.params.filters.get(facet.name, ()))
         if values:
-            # A list cut at the facet's size may have more values; a closed set does not.
-            more = not isinstance(facet, RangeFacet) and not facet.choices
-            more = more and sum(not v.selected for v in values) >= facet.size
+            more = facet.has_more(group)
             shown.append(Facet(facet.name, facet.label, values, facet.searchable, more))
     return shown
 
@@ -552,6 +550,8 @@ def facet_values(
     rows = []
     for bucket in response["aggregations"]["values"]["buckets"]:
         value = facet.value_of(bucket["key"])
+        if not facet.offers(value) and value not in selected:
+            continue  # a placeholder, as in the sidebar
         rows.append(
             FacetValue(value, facet.label_of(value), bucket["doc_count"], value in selected)
         )

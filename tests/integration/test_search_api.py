@@ -230,6 +230,21 @@ def test_tag_and_size_facets(client, catalog):
     assert set(names(body)) == {"neovim", "vim"}
 
 
+def test_facet_value_lists_leave_out_placeholders_unless_selected(client, catalog):
+    # The sidebar hides "TODO" tag values (not properties of a package); "Show more" and the
+    # facet's search box listed them.
+    todo, _ = Tag.objects.get_or_create(facet="interface", value="TODO")
+    catalog["feh"].tags.add(todo)
+    writer.process_outbox()
+
+    def listed(**params):
+        response = client.get("/api/facets/tag.interface", params)
+        return [v["value"] for v in response.json()["values"]]
+
+    assert "TODO" not in listed(limit=100) and "x11" in listed(limit=100)
+    assert "TODO" in listed(limit=100, **{"tag.interface": "TODO"})
+
+
 def test_facet_value_search(client, catalog):
     response = client.get("/api/facets/tag.interface", {"contains": "X1"})
     assert response.status_code == 200
@@ -909,6 +924,9 @@ def test_a_long_facet_offers_more_values_than_it_lists(client, search_index):
     assert 'data-facet-more="section"' in page.content.decode()
     priority = next(f for f in page.context["result"].facets if f.name == "priority")
     assert not priority.more  # a closed set, all listed
+    # A selected value among the top ones still leaves two values out.
+    filtered = client.get("/", {"section": "section-00"}).context["result"].facets
+    assert next(f for f in filtered if f.name == "section").more
     listed = client.get("/api/facets/section", {"limit": 50}).json()["values"]
     assert len(listed) == 14
     assert client.get("/api/facets/section", {"limit": 0}).status_code == 400

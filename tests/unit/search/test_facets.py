@@ -129,3 +129,21 @@ def test_tag_facets_speak_the_vocabulary_and_hide_placeholders():
     ]
     # A placeholder someone selected (an old link) stays listed, as any selected value.
     assert interface.read(shared, ["TODO"])[-1] == FacetValue("TODO", "TODO", 40, True)
+
+
+def test_a_facet_has_more_values_when_the_engine_left_some_out_selected_or_not():
+    # The sidebar counted the unselected rows it lists against the facet's size, so a
+    # selected value among the top ones hid "Show more" (section=libs: 58 sections, "more"
+    # false).
+    section = FIXED["section"]
+    top = [{"key": f"s{i}", "doc_count": 100 - i} for i in range(section.size)]
+    cut = {"section": {"buckets": top, "sum_other_doc_count": 40}}
+    assert section.has_more(cut)
+    assert not section.has_more({"section": {"buckets": top, "sum_other_doc_count": 0}})
+    assert not FIXED["priority"].has_more({"priority": {"buckets": [], "sum_other_doc_count": 3}})
+    assert not FIXED["size"].has_more({"size": {"buckets": []}})
+    use = TagFacet.named("use")
+    many = [{"key": f"use::v{i}", "doc_count": 100 - i} for i in range(use.size)]
+    placeholder = {"key": "use::TODO", "doc_count": 1}
+    assert not use.has_more({"tags": {"buckets": [*many, placeholder]}})  # never offered
+    assert use.has_more({"tags": {"buckets": [*many, {"key": "use::rare", "doc_count": 1}]}})

@@ -105,3 +105,10 @@ def test_every_sort_has_a_cursor_shape_of_its_sort_clauses():
         ("size", [9223372036854775807, "zzz"]),  # no size: sorted last
     ]:
         assert parsed(f"sort={sort}&cursor={encode_cursor(values)}", allow_cursor=True).cursor
+
+
+def test_a_filter_value_keeps_its_inner_spaces():
+    # The index keeps "Debian  Python Team" (two spaces) as it is: collapsing them made the
+    # link of that value filter by another maintainer.
+    params = parsed("maintainer=%20Debian%20%20Python%20Team%00%20")
+    assert params.filters == {"maintainer": ("Debian  Python Team",)}
