@@ -20,7 +20,15 @@ from search.models import Promotion, QueryStat, SynonymSet
 class CurationAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        curation.reset()  # this process sees it at once; others within a minute
+        curation.reset()  # this process sees it at once; others within curation.TTL
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        super().delete_model(request, obj)
+        curation.reset()
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        super().delete_queryset(request, queryset)
+        curation.reset()
 
 
 @admin.register(Promotion)

@@ -1,13 +1,18 @@
 """Editor curation applied at query time: synonyms and promoted results.
 
 Both are read from PostgreSQL and kept in each process for ``TTL`` (30) seconds, so an edit
-in the admin takes effect within 30 seconds, with no reindex.
+in the admin takes effect within 30 seconds, with no reindex. :func:`version` is part of
+every search answer's HTTP validator (``search.service.validator``): an edit changes answers
+without an index write, so without it a revalidating browser or shared cache was told its
+old answer was current (304) until the next write.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from django.db.models import Count, Max
 
 from search.models import Promotion, SynonymSet, normalise_query
 from search.stores import Memo
@@ -70,11 +75,29 @@ def promotions_for(query: str) -> list[tuple[int, str]]:
     return _promotions.get().get(normalise_query(query), [])
 
 
+def _load_version() -> str:
+    parts = []
+    for model in (Promotion, SynonymSet):
+        state = model.objects.aggregate(n=Count("id"), at=Max("updated_at"))
+        parts.append(f"{state['n']}@{state['at'].timestamp() if state['at'] else 0}")
+    return "/".join(parts)
+
+
+_version = Memo(_load_version, ttl=TTL)
+
+
+def version() -> str:
+    """What identifies the curation in force (how many promotions and synonym sets, and
+    when each kind last changed), as up to date as the rest of it (``TTL``)."""
+    return _version.get()
+
+
 def reset() -> None:
     """Forget cached curation (right after an admin edit in this process)."""
     _synonyms.reset()
     _patterns.reset()
     _promotions.reset()
+    _version.reset()
 
 
-__all__: list[Any] = ["expansions", "promotions_for", "reset", "synonym_map"]
+__all__: list[Any] = ["expansions", "promotions_for", "reset", "synonym_map", "version"]

@@ -590,7 +590,7 @@ def validator(request: Any, *args: Any, **kwargs: Any) -> str | None:
     its generation and the request's path and parameters, normalised. None when none can
     be given: an index write is in progress (what it wrote may already be visible) or the
     index or Redis cannot be reached. An edit, once searchable, moves the generation on,
-    and with it every validator."""
+    and with it every validator; so does the editors' curation (``curation.version``)."""
     try:
         generation = freshness.snapshot()
         index = live_index()
@@ -599,7 +599,10 @@ def validator(request: Any, *args: Any, **kwargs: Any) -> str | None:
     if generation is None:
         return None
     parameters = sorted((k, sorted(v)) for k, v in request.GET.lists())
-    return cache.digest("answer", ANSWER_VERSION, index, generation, request.path, parameters)
+    curated = curation.version()  # an editor's promotion or synonym changes answers too
+    return cache.digest(
+        "answer", ANSWER_VERSION, index, generation, curated, request.path, parameters
+    )
 
 
 # -- analytics and editors ------------------------------------------------------------------

@@ -9,7 +9,8 @@ from django.contrib.auth import get_user_model
 from django.test import RequestFactory
 
 from indexing import writer
-from search import service
+from search import curation, service
+from search.models import Promotion, SynonymSet
 from tests.helpers import make_package
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -49,6 +50,23 @@ def test_the_validator_follows_the_request_and_the_index(client, indexed):
     after = client.get("/api/search?q=cachetest", HTTP_IF_NONE_MATCH=plain)
     assert after.status_code == 200 and after["ETag"] != plain
     assert after.json()["total"] == 2
+
+
+def test_an_editors_promotion_or_synonym_moves_the_validator_on(client, indexed):
+    # Curation changes answers without an index write: the validator stayed the same and a
+    # revalidating browser or shared cache kept the old answer (304) until the next write.
+    plain = client.get("/api/search?q=cachetest")["ETag"]
+    other = make_package("cachetest-pinned", summary="pinned")
+    writer.process_outbox()
+    after_write = client.get("/api/search?q=cachetest")["ETag"]
+    Promotion.objects.create(query="cachetest", package=other, position=1, label="Pinned")
+    curation.reset()  # what the other processes do within curation.TTL
+    promoted = client.get("/api/search?q=cachetest", HTTP_IF_NONE_MATCH=after_write)
+    assert promoted.status_code == 200 and promoted["ETag"] not in (plain, after_write)
+    assert promoted.json()["hits"][0]["name"] == "cachetest-pinned"
+    SynonymSet.objects.create(terms="cachetest, cachecheck")
+    curation.reset()
+    assert client.get("/api/search?q=cachetest")["ETag"] != promoted["ETag"]
 
 
 def test_logged_in_users_never_get_a_shared_cacheable_answer(client, indexed):
