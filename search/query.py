@@ -172,6 +172,9 @@ NAME_TYPO_BOOST = 3_000.0  # a name one typo away, in the typo fallback
 # still 94 in the top 3 (the words' own typo tolerance finds them).
 NAME_TYPO_MIN_LENGTH = 4
 NAME_PREFIX_BOOST = 120.0  # a name starting with the query (scaled by the prior and kind)
+# Packages editors pinned to a query (search.curation) rank first, in the editors' order,
+# above even an exact name: each pin adds PIN_BOOST times its rank from the bottom.
+PIN_BOOST = 1_000_000.0
 
 
 def words_of(text: str) -> tuple[list[str], list[str]]:
@@ -395,13 +398,15 @@ def ranked_query(
     mode: str = "exact",
     vector: Sequence[float] | None = None,
     scored: bool = True,
+    pins: Sequence[int] = (),
 ) -> dict[str, Any]:
     """The scored query: :func:`text_query` times ``1 + PRIOR_WEIGHT * prior`` times the kind
     weights (times the meaning factor, given the query's ``vector``), plus constant bonuses
     that nothing outweighs: the exact name (and, in the typo fallback, a name one typo
     away). ``scored=False`` (a sort by a field, counting): only what matches matters, so a
     browse (no ``q``) is ``match_all``, which lets Elasticsearch count facets from the index
-    (:func:`facet_aggregations`)."""
+    (:func:`facet_aggregations`). ``pins``: packages editors pinned to ``q``
+    (:func:`pinned_first`)."""
     if not q and not scored:
         return {"match_all": {}}
     prior_factor, kind_factors = _factors(q)
@@ -434,7 +439,21 @@ def ranked_query(
         near = {"value": whole, "fuzziness": 1, "prefix_length": FUZZY_PREFIX}
         typo = {"fuzzy": {"name.raw": near}}
         bonuses.append({"constant_score": {"filter": typo, "boost": NAME_TYPO_BOOST}})
-    return {"bool": {"must": [weighted], "should": bonuses}}
+    return pinned_first({"bool": {"must": [weighted], "should": bonuses}}, pins)
+
+
+def pinned_first(query: dict[str, Any], pins: Sequence[int]) -> dict[str, Any]:
+    """``query``, with the packages ``pins`` matching too and ranking first, in this order
+    (what Elasticsearch's ``pinned`` query does; it is not in the integ-test distribution).
+    Pinned packages are then results like any other: filtered, counted and paged with them,
+    listed once. Without pins, ``query`` unchanged."""
+    if not pins:
+        return query
+    firsts = [
+        {"constant_score": {"filter": {"ids": {"values": [str(pk)]}}, "boost": PIN_BOOST * rank}}
+        for rank, pk in zip(range(len(pins), 0, -1), pins, strict=True)
+    ]
+    return {"bool": {"should": [query, *firsts], "minimum_should_match": 1}}
 
 
 # -- filters and facets ------------------------------------------------------------------

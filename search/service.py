@@ -16,7 +16,8 @@ cached under in ``search.cache``; this module orders the steps:
    one significant word) only when they still match nothing; "did you mean" only for
    fewer than ``FEW_HITS``.
 3. With a summary but no page, one request for the page (no aggregations, no counting).
-4. Pin the editors' promoted packages above the first page.
+4. Label the editors' promoted packages, which the query ranks first
+   (:func:`search.query.pinned_first`).
 
 User text reaches the engine only inside ``match``/``multi_match``/``term`` queries; an
 engine's 400 becomes :class:`~search.params.InvalidSearch`, an unreachable engine
@@ -28,7 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -56,10 +57,8 @@ from search.params import (
 )
 from search.params import parse as parse_params
 from search.results import (
-    SOURCE_FIELDS,
     Facet,
     FacetValue,
-    Hit,
     SearchResult,
     Selected,
     Summary,
@@ -211,6 +210,7 @@ class Plan:
     clauses: dict[str, dict[str, Any]]  # filter clause per filtered facet
     variants: list[str]  # the free words' synonym expansions
     meaning_text: str | None = None  # the words whose meaning ranks too (search.meaning)
+    pins: dict[int, str] = field(default_factory=dict)  # editors' picks for q: id -> label
 
     @cached_property
     def vector(self) -> list[float] | None:
@@ -225,12 +225,18 @@ class Plan:
         scored = scored and self.params.sort == "relevance"
         vector = self.vector if scored else None
         return query.ranked_query(
-            self.params.q, self.variants, mode=mode, vector=vector, scored=scored
+            self.params.q,
+            self.variants,
+            mode=mode,
+            vector=vector,
+            scored=scored,
+            pins=list(self.pins),
         )
 
     def summary_name(self) -> str:
         names = [f.name for f in self.facets]
-        return cache.digest(self.params.cache_key_parts(), names, self.variants)
+        pins = list(self.pins)  # a promotion changes the results, counts included
+        return cache.digest(self.params.cache_key_parts(), names, self.variants, pins)
 
     def page_name(self) -> str:
         params = self.params
@@ -309,6 +315,7 @@ def plan(params: SearchParams, *, with_facets: bool = True) -> Plan:
         clauses=query.filter_clauses(params.filters, by_name),
         variants=curation.expansions(free) if free else [],
         meaning_text=free if uses_meaning else None,
+        pins=dict(curation.promotions_for(params.q)) if params.q else {},
     )
 
 
@@ -375,11 +382,9 @@ def _result(
     )
     if len(raw_hits) == params.page_size and raw_hits and "sort" in raw_hits[-1]:
         result.next_cursor = encode_cursor(raw_hits[-1]["sort"])
-    if params.q and first_page and params.sort == "relevance":
-        promoted = promoted_hits(params.q)
-        if promoted:
-            pinned = {h.id for h in promoted}
-            result.hits = promoted + [h for h in result.hits if h.id not in pinned]
+    if params.sort == "relevance":  # pinned first: labelled (query.pinned_first)
+        for hit in result.hits:
+            hit.promoted = work.pins.get(hit.id)
     return result
 
 
@@ -446,26 +451,6 @@ def _fallbacks(q: str, run: Callable[[str], tuple[int, int, T]]) -> tuple[str, i
         if (relaxed[0], relaxed[1]) > (shown, matched):
             mode, (shown, matched, outcome) = "relaxed", relaxed
     return mode, shown, matched, outcome
-
-
-def promoted_hits(q: str) -> list[Hit]:
-    """Packages editors pinned to this query, in their order, labelled."""
-    pinned = curation.promotions_for(q)
-    if not pinned:
-        return []
-    docs = _guard(
-        lambda: _es().mget(
-            index=read_alias(), ids=[str(pk) for pk, _ in pinned], source=SOURCE_FIELDS
-        )
-    )
-    labels = dict(pinned)
-    hits = []
-    for doc in docs["docs"]:
-        if doc.get("found"):
-            hit = hit_from(doc)
-            hit.promoted = labels[hit.id]
-            hits.append(hit)
-    return hits
 
 
 def did_you_mean(work: Plan, total: int) -> str | None:

@@ -45,6 +45,41 @@ def test_promoted_results_come_first_with_a_label(client, small):
     assert all(p is None for _, p in names(client, "pdf"))
 
 
+def test_promoted_results_keep_the_filters_the_page_size_and_appear_once(client, small):
+    """A pinned package was prepended to page 1 whatever the filters (a graphics package
+    under section=games), made page 1 longer than its size, and showed again on the page
+    where it ranked. It now ranks first among the search's own results (as Elasticsearch's
+    pinned query does): filtered like them, counted like them, listed once."""
+    for i in range(6):
+        make_package(f"viewer-{i}", section="graphics", summary=f"document viewer number {i}")
+    pinned = make_package("pinned-viewer", section="games", summary="a document viewer game")
+    writer.process_outbox()
+    before = client.get("/api/search", {"q": "document viewer"}).json()["total"]
+    Promotion.objects.create(query="document viewer", package=pinned, label="Pick")
+    Promotion.objects.create(query="document viewer", package=small["qpdf"], position=2)
+    curation.reset()
+
+    def page(**params):
+        return client.get("/api/search", {"q": "document viewer", **params}).json()
+
+    first = page(page_size=3)
+    assert [(h["name"], h["promoted"]) for h in first["hits"][:2]] == [
+        ("pinned-viewer", "Pick"),
+        ("qpdf", "Editor's pick"),
+    ]
+    assert len(first["hits"]) == 3
+    # qpdf does not say "document viewer": pinned, it belongs to the search now.
+    assert first["total"] == before + 1
+    everything = [h["name"] for p in range(1, 5) for h in page(page_size=3, page=p)["hits"]]
+    assert len(everything) == len(set(everything)) == first["total"]
+    sections = {f["name"]: f for f in first["facets"]}["section"]["values"]
+    assert sum(v["count"] for v in sections) == first["total"]
+    # Filtered out, a pinned package is not shown.
+    games = page(section="graphics")
+    assert "pinned-viewer" not in [h["name"] for h in games["hits"]]
+    assert games["total"] == 6 and games["hits"][0]["promoted"] is None
+
+
 def test_synonyms_apply_at_query_time_without_reindex(client, small):
     SynonymSet.objects.all().delete()  # without the default set (search migration 0003)
     curation.reset()

@@ -354,3 +354,19 @@ def test_did_you_mean_never_corrects_a_stop_word():
     }
     assert query.corrected_text("the a of", response) is None
     assert query.corrected_text("how the edtior", response) == "how the editor"
+
+
+def test_pinned_packages_match_and_rank_first_in_the_editors_order():
+    ranked = query.ranked_query("document viewer")
+    assert query.pinned_first(ranked, []) is ranked
+    pinned = query.pinned_first(ranked, [7, 3])
+    should = pinned["bool"]["should"]
+    assert pinned["bool"]["minimum_should_match"] == 1  # the words, or a pin
+    assert should[0] is ranked
+    boosts = [(c["constant_score"]["filter"], c["constant_score"]["boost"]) for c in should[1:]]
+    assert boosts == [
+        ({"ids": {"values": ["7"]}}, 2 * query.PIN_BOOST),
+        ({"ids": {"values": ["3"]}}, query.PIN_BOOST),
+    ]
+    assert query.PIN_BOOST > 10 * query.EXACT_NAME_BOOST
+    assert query.ranked_query("document viewer", pins=[7, 3]) == pinned
