@@ -95,6 +95,9 @@ def _with_page(query: QueryDict, page: int) -> QueryDict:
     return changed
 
 
+PAGE_SIZES = (20, 50, 100)  # offered on the page; the API takes any from 1 to 100
+
+
 def _parse_paging_leniently(
     query: QueryDict, context: dict[str, Any]
 ) -> tuple[QueryDict, service.SearchParams]:
@@ -132,7 +135,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
         "query": query.get("q", "")[:400],
         "sort": query.get("sort", "relevance"),
         "sorts": service.SORTS,
-        "page_sizes": [20, 50, 100],
+        "page_sizes": PAGE_SIZES,
     }
     limited = service.over_rate_limit(request)
     if limited is not None:
@@ -160,6 +163,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
     except service.SearchUnavailable:
         return render(request, "portal/unavailable.html", context, status=503)
     service.log_search(request, parsed, result.total)
+    context["page_sizes"] = sorted({*PAGE_SIZES, parsed.page_size})  # a size from a link too
     context.update(result=result, **_decorate(result, query))
     if not result.total:
         context["popular"] = [

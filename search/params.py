@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import math
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ SORTS = {
     "size": "Installed size (smallest first)",
 }
 RESERVED = {"q", "page", "page_size", "sort", "cursor", "partial", "format", "explain"}
+# What links shared on the web pick up on the way (campaign and click identifiers): ignored,
+# not refused as unknown filters ("/?q=vim&utm_source=x" was a 400).
+TRACKING = re.compile(r"^(utm_[a-z_]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid)$")
 # What a cursor of each sort holds: one value per clause of ``search.query.SORT_CLAUSES``
 # (a test keeps the two in step). A cursor of another shape never reaches Elasticsearch: it
 # answered a 400 that blamed the search words, or the client failed to encode a number
@@ -205,7 +209,7 @@ def _facet_values(params: Any, name: str, choices: tuple[str, ...] | None) -> tu
 def _filters(params: Any, facets: FacetRegistry) -> dict[str, tuple[str, ...]]:
     filters: dict[str, tuple[str, ...]] = {}
     for name in params:
-        if name in RESERVED:
+        if name in RESERVED or TRACKING.match(name):
             continue
         facet = facets.get(name)
         if facet is None:

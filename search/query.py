@@ -776,12 +776,14 @@ def facet_values_body(
     clauses: Mapping[str, dict[str, Any]],
     contains: str,
     limit: int,
+    selected: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A facet's values containing a text, counted under the search minus its own filter."""
+    """A facet's values containing a text, counted under the search minus its own filter;
+    and the ``selected`` ones, always listed (as in the sidebar), whatever they contain."""
     others = {n: c for n, c in clauses.items() if n != facet.name}
     include = facet.values_include(contains)
-    return {
-        "size": 0,
-        "query": filtered(query, others),
-        "aggs": {"values": {"terms": {"field": facet.field, "size": limit, "include": include}}},
-    }
+    aggs = {"values": {"terms": {"field": facet.field, "size": limit, "include": include}}}
+    if selected:
+        terms = [facet.term(v) for v in selected]
+        aggs["selected"] = {"terms": {"field": facet.field, "include": terms, "size": len(terms)}}
+    return {"size": 0, "query": filtered(query, others), "aggs": aggs}

@@ -527,19 +527,35 @@ def facet_values(
     if facet is None or isinstance(facet, RangeFacet):
         raise InvalidSearch(f"{name!r} is not a facet whose values can be searched.", "facet")
     work = plan(params)
+    chosen = params.filters.get(name, ())
     body = query.facet_values_body(
-        facet, work.ranked(_search_mode(work), scored=False), work.clauses, contains[:50], limit
+        facet,
+        work.ranked(_search_mode(work), scored=False),
+        work.clauses,
+        contains[:50],
+        limit,
+        chosen,
     )
-    response = _run(body)
-    selected = set(params.filters.get(name, ()))
+    aggregations = _run(body)["aggregations"]
+    selected = set(chosen)
     rows = []
-    for bucket in response["aggregations"]["values"]["buckets"]:
+    for bucket in aggregations["values"]["buckets"]:
         value = facet.value_of(bucket["key"])
         if not facet.offers(value) and value not in selected:
             continue  # a placeholder, as in the sidebar
         rows.append(
             FacetValue(value, facet.label_of(value), bucket["doc_count"], value in selected)
         )
+    # The selected values the list left out, with their counts: the page replaces the
+    # facet's checkboxes with this list, and a selected one missing would drop its filter.
+    counts = {
+        facet.value_of(b["key"]): b["doc_count"]
+        for b in aggregations.get("selected", {}).get("buckets", [])
+    }
+    listed = {row.value for row in rows}
+    for value in chosen:
+        if value not in listed:
+            rows.append(FacetValue(value, facet.label_of(value), counts.get(value, 0), True))
     return rows
 
 

@@ -289,6 +289,17 @@ def test_search_facets_chips_sort_and_paging(catalog, page, shot):
     assert chips(page) == ["Maintainer: X Strike Force"]
     shot(page, "maintainer-found")
 
+    # ---- a page size, kept when the sort changes (the form once dropped it)
+    with swapped(page):
+        checkbox(page, "maintainer", "X Strike Force").click()
+    with swapped(page):
+        page.get_by_label("Per page").select_option("50")
+    assert query_of(page) == {"q": [catalog.word], "sort": ["name"], "page_size": ["50"]}
+    with swapped(page):
+        page.get_by_label("Sort").select_option("popularity")
+    assert query_of(page) == {"q": [catalog.word], "sort": ["popularity"], "page_size": ["50"]}
+    assert len(hit_names(page)) == 25
+
     assert no_full_reload_since_marked(page)
 
 
@@ -474,6 +485,7 @@ def test_shared_link_and_browsing_without_javascript(
         assert query_of(plain) == {
             "q": [catalog.word],
             "sort": ["name"],
+            "page_size": [str(PAGE_SIZE)],  # the form's own fields, as the sort
             "section": ["x11", "text"],
         }
         assert total(plain) == len(catalog.where(section="x11")) + len(

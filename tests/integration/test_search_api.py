@@ -245,6 +245,15 @@ def test_facet_value_lists_leave_out_placeholders_unless_selected(client, catalo
     assert "TODO" in listed(limit=100, **{"tag.interface": "TODO"})
 
 
+def test_facet_value_lists_always_include_the_selected_values(client, catalog):
+    # The page replaces a facet's checkboxes with this list (its search box, "Show more"):
+    # a selected value missing from it lost its checkbox, and the next change of the form
+    # dropped that filter.
+    response = client.get("/api/facets/section", {"contains": "gra", "section": "editors"})
+    values = {v["value"]: (v["count"], v["selected"]) for v in response.json()["values"]}
+    assert values == {"graphics": (3, False), "editors": (3, True)}
+
+
 def test_facet_value_search(client, catalog):
     response = client.get("/api/facets/tag.interface", {"contains": "X1"})
     assert response.status_code == 200
@@ -893,6 +902,19 @@ def test_facet_values_ignore_the_paging_of_the_hits(client, catalog):
     response = client.get("/api/facets/section", {"q": "frobnicator", "page": 60, "sort": "name"})
     assert response.status_code == 200
     assert {v["value"] for v in response.json()["values"]} == {"devel", "utils"}
+
+
+def test_the_page_has_a_heading_keeps_its_page_size_and_ignores_tracking(client, catalog):
+    # No <h1> (each hit is an <h2>); no way to choose a page size, and the form dropped one
+    # from a link when the sort or a filter changed; a shared link with utm_source was a 400.
+    page = client.get("/", {"q": "frobnicator", "page_size": 50, "utm_source": "news"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert '<h1 class="visually-hidden">Search Debian packages</h1>' in html
+    assert '<select name="page_size" data-autosubmit>' in html
+    assert '<option value="50" selected>' in html
+    odd = client.get("/", {"q": "frobnicator", "page_size": 30}).content.decode()
+    assert '<option value="30" selected>' in odd
 
 
 def test_paging_links_reach_the_first_and_last_pages(client, catalog):

@@ -9,6 +9,7 @@
   const status = document.getElementById("loading-status");
   const combo = input;  // ARIA 1.2: the input itself is the combobox
   const TITLE = "Debian package search";
+  const SUGGEST_MAX = 100;  // search.api.SUGGEST_MAX
   if (!form || !input || !region || !list) return;
 
   // ---- instant results ------------------------------------------------------------------
@@ -20,7 +21,7 @@
     const el = document.activeElement;
     if (!el || !region.contains(el)) return null;
     if (el.matches("input[type=checkbox]")) return `input[type=checkbox][name="${CSS.escape(el.name)}"][value="${CSS.escape(el.value)}"]`;
-    if (el.matches("select[name=sort]")) return "select[name=sort]";
+    if (el.matches("select[name=sort], select[name=page_size]")) return `select[name=${el.name}]`;
     if (el.matches("[data-facet-search]")) return `[data-facet-search="${CSS.escape(el.dataset.facetSearch)}"]`;
     return ".summary";
   }
@@ -216,7 +217,7 @@
   }
   input.addEventListener("input", () => {
     clearTimeout(timer);
-    const q = input.value.trim();
+    const q = input.value.trim().slice(0, SUGGEST_MAX);  // the API refuses longer prefixes
     if (!q) { hide(); return; }
     timer = setTimeout(() => {
       const mine = ++seq;

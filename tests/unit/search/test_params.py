@@ -112,3 +112,10 @@ def test_a_filter_value_keeps_its_inner_spaces():
     # link of that value filter by another maintainer.
     params = parsed("maintainer=%20Debian%20%20Python%20Team%00%20")
     assert params.filters == {"maintainer": ("Debian  Python Team",)}
+
+
+def test_tracking_parameters_of_shared_links_are_ignored():
+    params = parsed("q=vim&utm_source=news&utm_medium=email&fbclid=abc&gclid=x")
+    assert params.q == "vim" and params.filters == {}
+    with pytest.raises(InvalidSearch, match="Unknown filter"):
+        parsed("q=vim&utm=x")
