@@ -285,8 +285,10 @@ def case_insensitive_regex(text: str) -> str:
     """A Lucene regular expression matching ``text`` anywhere, ignoring case."""
     parts = []
     for ch in text:
-        if ch.isalpha() and ch.lower() != ch.upper():
-            parts.append(f"[{ch.lower()}{ch.upper()}]")
+        # Only one-letter cases: "İ".lower() is two characters, "ß".upper() is "SS".
+        cases = dict.fromkeys(c for c in (ch.lower(), ch.upper(), ch) if len(c) == 1)
+        if ch.isalpha() and len(cases) > 1:
+            parts.append(f"[{''.join(cases)}]")
         else:
             parts.append(re.sub(r'([.?+*|{}\[\]()"\\#@&<>~])', r"\\\1", ch))
     return ".*" + "".join(parts) + ".*"

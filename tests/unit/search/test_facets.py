@@ -147,3 +147,12 @@ def test_a_facet_has_more_values_when_the_engine_left_some_out_selected_or_not()
     placeholder = {"key": "use::TODO", "doc_count": 1}
     assert not use.has_more({"tags": {"buckets": [*many, placeholder]}})  # never offered
     assert use.has_more({"tags": {"buckets": [*many, {"key": "use::rare", "doc_count": 1}]}})
+
+
+def test_case_insensitive_regex_never_splits_a_letter_whose_case_is_two_letters():
+    # "İ".lower() is "i" and a combining dot, "ß".upper() is "SS", "ﬀ".upper() is "FF":
+    # put in a character class, each letter of them matched alone ("İ" found every "i").
+    assert case_insensitive_regex("İ") == ".*İ.*"
+    assert case_insensitive_regex("ß") == ".*ß.*"
+    assert case_insensitive_regex("ﬀ") == ".*ﬀ.*"
+    assert case_insensitive_regex("Éa") == ".*[éÉ][aA].*"
