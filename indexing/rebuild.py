@@ -203,18 +203,20 @@ def rebuild(
             if outcome is not True:
                 # Deleting an index the queued swap then makes live deletes the read alias.
                 unknown = outcome is None or isinstance(exc, SwapUnanswered)
-                _discard(es, name, keep=unknown)
+                removed_new = _discard(es, name, keep=unknown)
                 if isinstance(exc, (*ENGINE_ERRORS, SwapUnanswered)):
-                    raise RebuildError(_failure_message(exc, name, outcome)) from exc
+                    raise RebuildError(_failure_message(exc, name, outcome, removed_new)) from exc
                 raise
             warnings.append(f"the new index went live, but then: {exc}")
         assert before is not None  # it went live, so the swap was attempted
-        removed += _after_swap(es, before)
+        removed += _after_swap(es, before, warnings)
     kept = before.live if retention_hours() > 0 else None
     return RebuildResult(name, kept, done, time.monotonic() - started, removed, warnings)
 
 
-def _failure_message(exc: BaseException, name: str, outcome: bool | None) -> str:
+def _failure_message(
+    exc: BaseException, name: str, outcome: bool | None, removed: bool = True
+) -> str:
     """What a rebuild that failed before going live tells the operator."""
     if isinstance(exc, SwapUnanswered):
         return (
@@ -227,6 +229,12 @@ def _failure_message(exc: BaseException, name: str, outcome: bool | None) -> str
             f"Elasticsearch failed during the rebuild ({exc}); the live index was not changed. "
             f"The aliases could not be read back: the new index {name} was kept; "
             "`manage.py search_status` shows where they point."
+        )
+    if not removed:
+        return (
+            f"Elasticsearch failed during the rebuild ({exc}); the live index was not changed. "
+            f"The new index {name} could not be removed either: "
+            "`manage.py search_status --remove-orphans` removes it once Elasticsearch answers."
         )
     return (
         f"Elasticsearch failed during the rebuild ({exc}); the live index was not changed, "
@@ -282,8 +290,14 @@ def _switch(es: Elasticsearch, actions: list[dict[str, Any]], *, becomes_live: s
                     raise
                 raise SwapUnanswered(str(exc)) from exc
             warnings.append(f"the alias change was applied although the call failed ({exc})")
-        with suppress(*ENGINE_ERRORS):
+        try:
             _stamp_live_since(es, becomes_live)
+        except ENGINE_ERRORS as exc:
+            # Retention then counts from an older time: the rollback target may expire early.
+            warnings.append(
+                f"when {becomes_live} went live could not be recorded ({exc}): the rollback "
+                "target's retention counts from the index's creation instead"
+            )
         # Writes sent to it since its last refresh must be searchable before the generation
         # moves on (a failure here is handled by freshness.writing: it keeps the cache off).
         es.indices.refresh(index=becomes_live)
@@ -300,29 +314,48 @@ def _went_live(es: Elasticsearch, name: str) -> bool | None:
     return None
 
 
-def _discard(es: Elasticsearch, name: str, *, keep: bool) -> None:
+def _discard(es: Elasticsearch, name: str, *, keep: bool) -> bool:
     """Take a half-built index out of the write alias and delete it (unless ``keep``: the
-    aliases could not be read, so it is left for ``search_status --remove-orphans``)."""
+    aliases could not be read, so it is left for ``search_status --remove-orphans``).
+    Returns whether it is gone."""
     if keep:
-        return
+        return False
     with suppress(*ENGINE_ERRORS):
         es.indices.delete_alias(index=name, name=indices.write_alias())
-    with suppress(*ENGINE_ERRORS):
+    try:
         es.indices.delete(index=name)
+    except NotFoundError:
+        return True
+    except ENGINE_ERRORS as exc:
+        logger.warning("could not remove the abandoned index %s: %s", name, exc)
+        return False
+    return True
 
 
-def _after_swap(es: Elasticsearch, before: AliasState) -> list[str]:
+def _after_swap(es: Elasticsearch, before: AliasState, warnings: list[str]) -> list[str]:
     """Delete what the swap left behind: the former rollback target (it is in no alias now)
-    and orphans. Returns "name (why)" for each index removed."""
+    and orphans. Returns "name (why)" for each index removed; what cannot be removed (the
+    new index is live: the rebuild succeeded) is a warning in ``warnings``."""
     removed = []
-    state = indices.alias_state(es)
+    try:
+        state = indices.alias_state(es)
+    except ENGINE_ERRORS as exc:
+        warnings.append(f"the indices left behind could not be listed ({exc}); {_LEFT}")
+        return removed
     for name in state.orphans:
         why = "the previous rollback target" if name in before.previous else "an orphan"
         if name == before.live:
             why = "the replaced index (rollback retention is 0)"
-        es.indices.delete(index=name)
+        try:
+            es.indices.delete(index=name)
+        except ENGINE_ERRORS as exc:
+            warnings.append(f"{name} ({why}) could not be removed ({exc}); {_LEFT}")
+            continue
         removed.append(f"{name} ({why})")
     return removed
+
+
+_LEFT = "`manage.py search_status --remove-orphans` removes what is left"
 
 
 def _remove_abandoned(es: Elasticsearch, state: AliasState) -> list[str]:

@@ -36,6 +36,7 @@ RETRIED = (
     freshness.WriteNotRegistered,
     freshness.GenerationNotBumped,
     rebuild.IndexNotReady,
+    redis.RedisError,  # the rebuild lease and the freshness registry live in Redis
 )
 RETRY_GUARD_KEY = "indexing:retry-scheduled"
 
@@ -59,6 +60,10 @@ def process_outbox(self: Any) -> dict[str, int]:
         if first:
             raise self.retry(exc=exc, countdown=countdown) from exc
         return {"written": 0, "more": 1}
+    except Exception as exc:  # a bug: shown on the status page, the rows stay for later
+        logger.exception("indexing failed unexpectedly; the changes stay in the outbox")
+        status.record_error(exc)
+        raise
     if more:
         kick()
     return {"written": written, "more": int(more)}

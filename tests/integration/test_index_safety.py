@@ -187,6 +187,60 @@ def test_an_alias_swap_the_cluster_applies_late_never_loses_the_read_alias(loade
     assert live_count() == len(loaded)
 
 
+def test_a_failed_cleanup_after_the_swap_is_a_warning_not_a_failed_rebuild(loaded, monkeypatch):
+    """The new index is live; deleting what the swap left behind (the former rollback
+    target) fails. That ended `reindex` with a traceback, and the rebuild was not recorded."""
+    rebuild.rebuild(batch_size=100)  # now there is a rollback target to replace
+    real_delete = IndicesClient.delete
+
+    def delete(self, *args, **kwargs):
+        raise ConnectionTimeout("simulated: the delete timed out")
+
+    monkeypatch.setattr(IndicesClient, "delete", delete)
+    try:
+        result = rebuild.rebuild(batch_size=100)
+    finally:
+        monkeypatch.setattr(IndicesClient, "delete", real_delete)
+    assert indices_behind(read_alias()) == [result.index]
+    assert live_count() == len(loaded)
+    assert any("could not be removed" in w and "--remove-orphans" in w for w in result.warnings)
+
+
+def test_a_go_live_time_that_cannot_be_recorded_is_a_warning(loaded, monkeypatch):
+    # The rollback retention counts from it: a failure to record it was silent.
+    def put_mapping(self, *args, **kwargs):
+        raise ConnectionTimeout("simulated: put_mapping timed out")
+
+    monkeypatch.setattr(IndicesClient, "put_mapping", put_mapping)
+    result = rebuild.rebuild(batch_size=100)
+    monkeypatch.undo()
+    assert indices_behind(read_alias()) == [result.index]
+    assert any("went live could not be recorded" in w for w in result.warnings)
+
+
+def test_a_rebuild_that_fails_and_cannot_remove_its_index_says_so(loaded, monkeypatch):
+    """A failure before the swap removes the new index; when that delete fails too, the
+    message said "was removed" all the same."""
+    from indexing import bulkload
+
+    def load(*args, **kwargs):
+        raise ConnectionTimeout("simulated: the bulk load timed out")
+
+    monkeypatch.setattr(bulkload, "load", load)
+    monkeypatch.setattr(
+        IndicesClient, "delete", lambda self, *a, **k: (_ for _ in ()).throw(ConnectionTimeout("x"))
+    )
+    try:
+        with pytest.raises(rebuild.RebuildError) as failed:
+            rebuild.rebuild(batch_size=100)
+    finally:
+        monkeypatch.undo()
+    message = str(failed.value)
+    assert "was removed" not in message
+    assert "could not be removed" in message and "--remove-orphans" in message
+    assert live_count() == len(loaded)
+
+
 # ------------------------------------------------------------------ 2. rollback
 
 

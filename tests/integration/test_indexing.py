@@ -8,6 +8,7 @@ import time
 from io import StringIO
 
 import pytest
+import redis
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
@@ -345,3 +346,20 @@ def test_one_kick_per_transaction_and_none_lost_to_a_rollback(monkeypatch):
     assert len(kicks) == 2
     make_package("autocommit")  # no transaction: kicked at once
     assert len(kicks) == 3
+
+
+@pytest.mark.parametrize("failure", [redis.ConnectionError("lease store down"), KeyError("bug")])
+def test_an_indexing_failure_of_any_kind_is_on_the_status_page(search_index, monkeypatch, failure):
+    # Failures outside the retried kinds (the lease's Redis, a bug) were neither retried nor
+    # recorded: the status page showed nothing while the sweeper hid the failure.
+    from celery.exceptions import Retry
+
+    from indexing import status, tasks
+
+    def fail(**kwargs):
+        raise failure
+
+    monkeypatch.setattr(writer, "process_outbox", fail)
+    with pytest.raises((Retry, type(failure))):
+        tasks.process_outbox.apply(throw=True).get()
+    assert str(failure.args[0]) in " ".join(e["error"] for e in status.recent_errors()[:1])
