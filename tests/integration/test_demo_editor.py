@@ -88,3 +88,44 @@ def test_load_demo_rebuilds_an_index_built_with_another_schema(search_index, set
     assert indices.index_meta(live, es)["schema"] == indices.schema_digest()
     assert "another schema" in out.getvalue()
     assert rebuild.ensure_index().live == live
+
+
+def test_load_demo_keeps_the_changes_an_index_made_meanwhile_still_needs(search_index, settings):
+    """With no index yet, load_demo drops the import's outbox rows after its first rebuild
+    (that rebuild read every row). If the worker made a first index meanwhile (the sweeper
+    saw the import's backlog), the rebuild kept that index as its rollback target, and
+    dropping the rows it never received left a partial catalog to roll back to."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    import indexing
+    from indexing import rebuild, writer
+    from portal.models import Package
+    from search import indices
+    from tests.conftest import drop_test_indices
+    from tests.helpers import make_packages
+
+    settings.DEBUG = True
+    settings.SEARCH_ROLLBACK_HOURS = 24
+    drop_test_indices()
+    make_packages(30, prefix="demo-race")
+    real_mark = indexing.outbox_mark
+
+    def mark_then_the_worker_starts():
+        mark = real_mark()
+        rebuild.ensure_index()  # the worker's first index ...
+        writer.process_outbox(batch_size=5, max_batches=1)  # ... and its first batch
+        return mark
+
+    indexing.outbox_mark = mark_then_the_worker_starts
+    try:
+        call_command("load_demo", stdout=StringIO())
+    finally:
+        indexing.outbox_mark = real_mark
+    state = indices.alias_state()
+    (target,) = state.previous
+    writer.process_outbox()  # what the worker does next
+    es = indices.client()
+    es.indices.refresh(index=target)
+    assert es.count(index=target)["count"] == Package.objects.count() == 30

@@ -69,9 +69,12 @@ class Command(BaseCommand):
                 )
             mark = indexing.outbox_mark()
             call_command("reindex", verbosity=options["verbosity"])
-            if first:
+            after = indices.alias_state()
+            if first and set(after.write) == {after.live}:
                 # The import's changes wait in the outbox; the first rebuild, which started
-                # after them, covered them all, and no older index needs them.
+                # after them, covered them all, and no older index needs them. (If the
+                # worker made a first index meanwhile, the rebuild kept it as its rollback
+                # target, which still needs them: they are then written as usual.)
                 indexing.discard_pending(mark)
         else:
             self.stdout.write(f"Index is complete ({found.documents} documents).")
