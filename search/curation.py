@@ -1,24 +1,38 @@
 """Editor curation applied at query time: synonyms and promoted results.
 
-Both are read from PostgreSQL and kept in each process for ``TTL`` (30) seconds, so an edit
-in the admin takes effect within 30 seconds, with no reindex. :func:`version` is part of
-every search answer's HTTP validator (``search.service.validator``): an edit changes answers
-without an index write, so without it a revalidating browser or shared cache was told its
-old answer was current (304) until the next write.
+Both are read from PostgreSQL together, as one snapshot kept in each process for ``TTL``
+(30) seconds, so an edit in the admin takes effect within 30 seconds, with no reindex.
+:func:`version` identifies the snapshot and is part of every search answer's HTTP validator
+(``search.service.validator``): an edit changes answers without an index write, so without
+it a revalidating browser or shared cache was told its old answer was current (304) until
+the next write. It is a digest of the snapshot itself, never read apart from it: a version
+kept on its own clock could label an old answer with a new version, or a new one with the
+old.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from dataclasses import dataclass
 from typing import Any
-
-from django.db.models import Count, Max
 
 from search.models import Promotion, SynonymSet, normalise_query
 from search.stores import Memo
 
 TTL = 30.0
 MAX_VARIANTS = 4
+
+
+@dataclass(frozen=True)
+class Curation:
+    """The curation in force in this process."""
+
+    synonyms: dict[str, list[str]]  # term -> the other terms of its set(s), normalised
+    patterns: list[tuple[re.Pattern[str], list[str]]]  # a term's pattern -> the others
+    promotions: dict[str, list[tuple[int, str]]]  # normalised query -> (package id, label)
+    version: str
 
 
 def _load_synonyms() -> dict[str, list[str]]:
@@ -38,30 +52,34 @@ def _load_promotions() -> dict[str, list[tuple[int, str]]]:
     return mapping
 
 
-_synonyms = Memo(_load_synonyms, ttl=TTL)
-_promotions = Memo(_load_promotions, ttl=TTL)
+def _load() -> Curation:
+    synonyms, promotions = _load_synonyms(), _load_promotions()
+    patterns = [
+        (re.compile(rf"(?<!\w){re.escape(term)}(?!\w)"), others)
+        for term, others in synonyms.items()
+    ]
+    state = json.dumps([synonyms, promotions], sort_keys=True)
+    version = hashlib.sha256(state.encode()).hexdigest()[:16]
+    return Curation(synonyms, patterns, promotions, version)
+
+
+_current = Memo(_load, ttl=TTL)
+
+
+def current() -> Curation:
+    return _current.get()
 
 
 def synonym_map() -> dict[str, list[str]]:
     """term -> the other terms of its set(s), all normalised."""
-    return _synonyms.get()
-
-
-def _load_patterns() -> list[tuple[re.Pattern[str], list[str]]]:
-    return [
-        (re.compile(rf"(?<!\w){re.escape(term)}(?!\w)"), others)
-        for term, others in synonym_map().items()
-    ]
-
-
-_patterns = Memo(_load_patterns, ttl=TTL)
+    return current().synonyms
 
 
 def expansions(text: str) -> list[str]:
     """Variants of ``text`` with a synonym substituted (at most MAX_VARIANTS)."""
     normal = normalise_query(text)
     variants: list[str] = []
-    for pattern, others in _patterns.get():
+    for pattern, others in current().patterns:
         if pattern.search(normal):
             for other in others:
                 variant = pattern.sub(other, normal)
@@ -72,32 +90,17 @@ def expansions(text: str) -> list[str]:
 
 def promotions_for(query: str) -> list[tuple[int, str]]:
     """(package id, label) pinned to this query, in position order."""
-    return _promotions.get().get(normalise_query(query), [])
-
-
-def _load_version() -> str:
-    parts = []
-    for model in (Promotion, SynonymSet):
-        state = model.objects.aggregate(n=Count("id"), at=Max("updated_at"))
-        parts.append(f"{state['n']}@{state['at'].timestamp() if state['at'] else 0}")
-    return "/".join(parts)
-
-
-_version = Memo(_load_version, ttl=TTL)
+    return current().promotions.get(normalise_query(query), [])
 
 
 def version() -> str:
-    """What identifies the curation in force (how many promotions and synonym sets, and
-    when each kind last changed), as up to date as the rest of it (``TTL``)."""
-    return _version.get()
+    """What identifies the curation in force (a digest of the snapshot the searches use)."""
+    return current().version
 
 
 def reset() -> None:
     """Forget cached curation (right after an admin edit in this process)."""
-    _synonyms.reset()
-    _patterns.reset()
-    _promotions.reset()
-    _version.reset()
+    _current.reset()
 
 
-__all__: list[Any] = ["expansions", "promotions_for", "reset", "synonym_map", "version"]
+__all__: list[Any] = ["current", "expansions", "promotions_for", "reset", "synonym_map", "version"]

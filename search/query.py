@@ -611,18 +611,29 @@ def hits_body(
 MATCHED = "#matched"
 
 
-def matched_aggregation(clauses: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+def matched_aggregation(
+    clauses: Mapping[str, dict[str, Any]], pins: Sequence[int] = ()
+) -> dict[str, Any]:
     """With filters, an aggregation counting the query's matches before them (a body's
-    ``post_filter`` leaves them out of its total); without, nothing (the total is that)."""
+    ``post_filter`` leaves them out of its total); without, nothing (the total is that).
+    With ``pins`` (:func:`pinned_first`), the matches of the words alone, pins aside: what
+    the typo and "any one word" passes are decided on (a pin on a search that finds
+    nothing, the usual case, must not stop them)."""
+    if pins:
+        unpinned = {"bool": {"must_not": [{"ids": {"values": [str(pk) for pk in pins]}}]}}
+        return {MATCHED: {"filter": unpinned}}
     return {MATCHED: {"filter": {"match_all": {}}}} if clauses else {}
 
 
-def counts_body(query: dict[str, Any], clauses: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+def counts_body(
+    query: dict[str, Any], clauses: Mapping[str, dict[str, Any]], pins: Sequence[int] = ()
+) -> dict[str, Any]:
     """The request for :func:`totals` alone: no hits, no facets."""
     body: dict[str, Any] = {"size": 0, "track_total_hits": True, "query": query}
     if clauses:
         body["post_filter"] = all_of(list(clauses.values()))
-        body["aggs"] = matched_aggregation(clauses)
+    if clauses or pins:
+        body["aggs"] = matched_aggregation(clauses, pins)
     return body
 
 

@@ -34,6 +34,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.db import DatabaseError
 from elasticsearch import (
     ApiError,
     BadRequestError,
@@ -248,7 +249,7 @@ class Plan:
     def aggregations(self) -> dict[str, Any]:
         """Every shown facet's counts, and the matches before the filters (``aggs``)."""
         aggs = query.facet_aggregations(self.facets, self.params.filters, self.clauses)
-        aggs.update(query.matched_aggregation(self.clauses))
+        aggs.update(query.matched_aggregation(self.clauses, list(self.pins)))
         return aggs
 
     def summary_bodies(self, mode: str) -> list[dict[str, Any]]:
@@ -569,7 +570,7 @@ def _search_mode(work: Plan) -> str:
         return summary.mode
 
     def count(mode: str) -> tuple[int, int, None]:
-        body = query.counts_body(work.ranked(mode, scored=False), work.clauses)
+        body = query.counts_body(work.ranked(mode, scored=False), work.clauses, list(work.pins))
         return *query.totals(_run(body)), None
 
     return _fallbacks(work.params.q, count)[0]
@@ -595,12 +596,12 @@ def validator(request: Any, *args: Any, **kwargs: Any) -> str | None:
     try:
         generation = freshness.snapshot()
         index = live_index()
-    except (SearchUnavailable, *stores.REDIS_ERRORS):
+        curated = curation.version()  # an editor's promotion or synonym changes answers too
+    except (SearchUnavailable, DatabaseError, *stores.REDIS_ERRORS):
         return None
     if generation is None:
         return None
     parameters = sorted((k, sorted(v)) for k, v in request.GET.lists())
-    curated = curation.version()  # an editor's promotion or synonym changes answers too
     return cache.digest(
         "answer", ANSWER_VERSION, index, generation, curated, request.path, parameters
     )

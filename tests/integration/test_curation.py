@@ -80,6 +80,18 @@ def test_promoted_results_keep_the_filters_the_page_size_and_appear_once(client,
     assert games["total"] == 6 and games["hits"][0]["promoted"] is None
 
 
+def test_a_pin_on_a_query_that_finds_nothing_keeps_its_second_passes(client, small):
+    # Editors pin packages to the searches the zero-result report shows. Counted among the
+    # matches, the pin stopped the typo and "any one word" passes: the pin alone was shown.
+    before = [n for n, _ in names(client, "adobe document")]
+    assert {"evince", "okular", "zathura"} <= set(before)  # any one word: "document"
+    Promotion.objects.create(query="adobe document", package=small["qpdf"], label="Pick")
+    curation.reset()
+    after = names(client, "adobe document")
+    assert after[0] == ("qpdf", "Pick")
+    assert [n for n, _ in after[1:]] == [n for n in before if n != "qpdf"]
+
+
 def test_synonyms_apply_at_query_time_without_reindex(client, small):
     SynonymSet.objects.all().delete()  # without the default set (search migration 0003)
     curation.reset()
@@ -156,3 +168,19 @@ def test_logging_adds_no_request_latency_when_redis_is_down(client, small, monke
     # logging for a while instead of trying again on every request.
     assert len(attempts) == 1
     assert attempts[0] < 1.0
+
+
+def test_the_curation_version_and_the_curation_come_from_one_snapshot(small, monkeypatch):
+    # Kept on clocks of their own, the version could stay old while the promotions were
+    # new: an answer with the new promotion went out under the old validator, and a cache
+    # holding the old answer was told it was current.
+    clock = [1000.0]
+    monkeypatch.setattr(stores.time, "monotonic", lambda: clock[0])
+    curation.reset()
+    assert curation.promotions_for("pdf tool") == []
+    clock[0] += 20
+    old = curation.version()
+    Promotion.objects.create(query="pdf tool", package=small["qpdf"])
+    clock[0] += 15  # past the TTL of what was read first, not of what was read later
+    promoted = curation.promotions_for("pdf tool")
+    assert (promoted == []) == (curation.version() == old)

@@ -217,7 +217,9 @@
   }
   input.addEventListener("input", () => {
     clearTimeout(timer);
-    const q = input.value.trim().slice(0, SUGGEST_MAX);  // the API refuses longer prefixes
+    // The API refuses longer prefixes; counted in characters, not UTF-16 units (a cut
+    // emoji made encodeURIComponent throw, and the list stopped updating).
+    const q = Array.from(input.value.trim()).slice(0, SUGGEST_MAX).join("");
     if (!q) { hide(); return; }
     timer = setTimeout(() => {
       const mine = ++seq;
