@@ -14,11 +14,12 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
-from indexing.documents import Row, action
+from indexing.documents import Row, action, refusal
 
 SENDERS = 2
 QUEUE_DEPTH = 4
@@ -28,7 +29,14 @@ BULK_TIMEOUT = 120
 
 
 class LoadError(RuntimeError):
-    """Elasticsearch refused part of the load for a reason other than a version conflict."""
+    """Elasticsearch failed part of the load for a reason other than a version conflict or
+    a document it refused."""
+
+
+@dataclass
+class Loaded:
+    sent: int  # documents sent
+    refused: dict[int, str]  # package id -> why Elasticsearch refused its document
 
 
 def load(
@@ -37,8 +45,10 @@ def load(
     batches: Iterable[list[Row]],
     batch_size: int,
     on_progress: Callable[[int], None] | None = None,
-) -> int:
-    """Write every row of ``batches`` into ``index``; return how many documents were sent.
+) -> Loaded:
+    """Write every row of ``batches`` into ``index``; return how many documents were sent,
+    and those Elasticsearch refused for what they are (``indexing.documents.refusal``): one
+    bad document does not stop the load (the caller reports them).
 
     Any exception in the calling thread (Ctrl-C included) stops the senders before it
     propagates: nothing more is sent once the load is abandoned."""
@@ -51,14 +61,14 @@ def load(
         senders.finish()
     finally:
         senders.stop()
-    return done + senders.report(on_progress)
+    return Loaded(done + senders.report(on_progress), dict(senders.refused))
 
 
 class _BulkSenders:
     """Threads sending batches of bulk actions taken from a bounded queue.
 
-    The first failure (any error but a version conflict) stops the load: it is raised in
-    the reading thread at its next ``put`` or at ``finish``.
+    The first failure (any error but a version conflict or a refused document) stops the
+    load: it is raised in the reading thread at its next ``put`` or at ``finish``.
     """
 
     def __init__(self, client: Elasticsearch, chunk_size: int) -> None:
@@ -67,6 +77,7 @@ class _BulkSenders:
         self.pending: queue.Queue[list[dict[str, Any]] | None] = queue.Queue(QUEUE_DEPTH)
         self.sent: queue.SimpleQueue[int] = queue.SimpleQueue()
         self.error: BaseException | None = None
+        self.refused: dict[int, str] = {}  # written by the sender threads (one key each)
         self.abort = threading.Event()
         self.threads = [
             threading.Thread(target=self._run, name=f"reindex-bulk-{i}", daemon=True)
@@ -98,8 +109,15 @@ class _BulkSenders:
             raise_on_error=False,
             max_retries=3,
         ):
-            if not ok and next(iter(item.values())).get("status") != 409:
+            if ok:
+                continue
+            ((op, detail),) = item.items()
+            if detail.get("status") == 409:
+                continue
+            reason = refusal(op, detail)
+            if reason is None:
                 raise LoadError(f"bulk load failed: {item}")
+            self.refused[int(detail["_id"])] = reason
 
     def _raise_failure(self) -> None:
         if self.error is not None:

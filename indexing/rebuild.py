@@ -191,7 +191,8 @@ def rebuild(
             es.indices.update_aliases(
                 actions=[{"add": {"index": name, "alias": indices.write_alias()}}]
             )
-            done = bulkload.load(es, name, documents.batches(batch_size), batch_size, on_progress)
+            loaded = bulkload.load(es, name, documents.batches(batch_size), batch_size, on_progress)
+            done = loaded.sent
             _make_live_settings(es, name, merge, step)
             if not lease.held():
                 raise RebuildError("the rebuild lost its lease (Redis?); nothing was switched")
@@ -210,6 +211,8 @@ def rebuild(
             warnings.append(f"the new index went live, but then: {exc}")
         assert before is not None  # it went live, so the swap was attempted
         removed += _after_swap(es, before, warnings)
+        if loaded.refused:
+            warnings.append(_refused_warning(loaded.refused))
     kept = before.live if retention_hours() > 0 else None
     return RebuildResult(name, kept, done, time.monotonic() - started, removed, warnings)
 
@@ -239,6 +242,19 @@ def _failure_message(
     return (
         f"Elasticsearch failed during the rebuild ({exc}); the live index was not changed, "
         f"and the new index {name} was removed."
+    )
+
+
+def _refused_warning(refused: dict[int, str]) -> str:
+    """Report the documents the new index refused, and queue their packages: the writer
+    sets them aside with their reason (the status page shows them) and tries them again."""
+    from indexing.writer import record_changes  # imported here: the writer imports us
+
+    record_changes(refused)
+    first, reason = min(refused.items())
+    return (
+        f"Elasticsearch refused {len(refused)} document(s), which the new index lacks; they "
+        f"are queued, and shown on the status page while refused: package {first}: {reason}"
     )
 
 
@@ -290,6 +306,8 @@ def _switch(es: Elasticsearch, actions: list[dict[str, Any]], *, becomes_live: s
                     raise
                 raise SwapUnanswered(str(exc)) from exc
             warnings.append(f"the alias change was applied although the call failed ({exc})")
+        except BaseException as exc:  # Ctrl-C, SIGTERM: the call was sent, its fate unknown
+            raise SwapUnanswered(f"interrupted while waiting ({type(exc).__name__})") from exc
         try:
             _stamp_live_since(es, becomes_live)
         except ENGINE_ERRORS as exc:

@@ -9,7 +9,8 @@ A document can also be *ahead* of its row: a higher version than the row's (Post
 restored from a backup takes the row-version sequence back; a document written by hand).
 Every later edit of that row then loses to it as a version conflict, which the writer
 expects and counts. Verify reports it as drift, and repair first moves the sequence past
-the highest version in the index, so the rows it touches are written over it.
+the highest version in the index (only then, and only forward), so the rows it touches are
+written over it.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from elasticsearch import helpers
 
 from indexing import documents
 from indexing.writer import record_changes
-from search.indices import client, read_alias
+from search.indices import client, read_alias, write_alias
 
 MGET_CHUNK = 500
 
@@ -66,6 +67,15 @@ def document_versions(index: str) -> dict[int, int]:
     return versions
 
 
+def _highest_written() -> int:
+    """The highest row version any index behind the write alias holds (the rollback target
+    too: an edit that loses to it there would be lost after a rollback)."""
+    response = client().search(
+        index=write_alias(), size=0, aggs={"top": {"max": {"field": "row_version"}}}
+    )
+    return int(response["aggregations"]["top"]["value"] or 0)
+
+
 def _differences(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
     want, have = documents.comparable(expected), documents.comparable(actual)
     return sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
@@ -96,7 +106,9 @@ def verify(index: str | None = None, *, sample: int | None = 1000) -> DriftRepor
     client().indices.refresh(index=index)
     docs = document_versions(index)
     report = DriftReport(
-        index=index, documents=len(docs), highest_version=max(docs.values(), default=0)
+        index=index,
+        documents=len(docs),
+        highest_version=max(max(docs.values(), default=0), _highest_written()),
     )
     same_version: list[int] = []
     with connection.cursor() as cursor:
@@ -130,6 +142,18 @@ def verify(index: str | None = None, *, sample: int | None = 1000) -> DriftRepor
     return report
 
 
+def _move_versions_past(version: int) -> None:
+    """Move the row-version sequence past ``version``, forward only. ``setval`` is not
+    transactional: values other sessions took between reading the sequence and setting it
+    would be handed out again. Every ``nextval`` of it comes from writes of packages (their
+    triggers), so those are held off for the moment it takes."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("LOCK TABLE portal_package IN EXCLUSIVE MODE")
+        cursor.execute("SELECT last_value FROM portal_package_row_version_seq")
+        if cursor.fetchone()[0] < version:
+            cursor.execute("SELECT setval('portal_package_row_version_seq', %s)", [version])
+
+
 def repair(report: DriftReport) -> int:
     """Queue every drifted package for reindexing; return how many.
 
@@ -140,14 +164,8 @@ def repair(report: DriftReport) -> int:
     tombstone or a stray version included.
     """
     touch = report.missing + report.stale + report.ahead + sorted(report.differ)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT setval('portal_package_row_version_seq',
-                          GREATEST(last_value, %s)) FROM portal_package_row_version_seq
-            """,
-            [report.highest_version],
-        )
+    if report.ahead:
+        _move_versions_past(report.highest_version)
     if touch:
         with connection.cursor() as cursor:
             cursor.execute(

@@ -53,12 +53,6 @@ class _Outcome:
     refused: dict[int, str] = field(default_factory=dict)
 
 
-def _refusal(op: str, status: Any, kind: str | None) -> bool:
-    """Whether Elasticsearch refused this one document for what it is (a 400 on writing it),
-    which no retry changes, rather than failing the request (overload, a missing index)."""
-    return op in ("index", "create") and status == 400 and kind != "index_not_found_exception"
-
-
 def _bulk(actions: list[dict[str, Any]], *, refresh: str | bool = False) -> _Outcome:
     """Send actions; count version conflicts and collect refused documents; raise on any
     other failure."""
@@ -79,9 +73,8 @@ def _bulk(actions: list[dict[str, Any]], *, refresh: str | bool = False) -> _Out
             continue  # nothing to delete (a tombstone with our version is kept anyway)
         elif kind == "index_not_found_exception":
             outcome.missing_index = True
-        elif _refusal(op, status, kind):
-            reason = detail.get("error") or {}
-            outcome.refused[int(detail["_id"])] = f"{kind}: {reason.get('reason', '')}"[:500]
+        elif (reason := documents.refusal(op, detail)) is not None:
+            outcome.refused[int(detail["_id"])] = reason
         else:
             failures.append(detail)
     if failures:
@@ -131,7 +124,15 @@ def write_documents(versions: dict[int, int]) -> WriteStats:
             for index in ordered:
                 outcome = _bulk(actions_for(index), refresh="wait_for" if index in live else False)
                 stats.conflicts += outcome.conflicts
-                stats.refused.update(outcome.refused)
+                if index in live:
+                    stats.refused.update(outcome.refused)
+                elif outcome.refused:  # another schema (a rollback target): it lacks them
+                    logger.warning(
+                        "%s refused %d document(s), which it will lack: %s",
+                        index,
+                        len(outcome.refused),
+                        next(iter(outcome.refused.values())),
+                    )
                 if index not in live:
                     not_waited.add(index)
                 if outcome.missing_index and index in alias_state().write:
@@ -177,8 +178,10 @@ def process_outbox(*, batch_size: int = BATCH_SIZE, max_batches: int = 20) -> tu
                 versions[object_id] = max(version, versions.get(object_id, 0))
             refused = write_documents(versions).refused
             done = [r[0] for r in rows if r[1] not in refused]
+            written = {pk: v for pk, v in versions.items() if pk not in refused}
             with connection.cursor() as cursor:
                 cursor.execute("DELETE FROM indexing_outbox WHERE id = ANY(%s)", [done])
+                _drop_set_aside(cursor, written)
                 for object_id, reason in refused.items():
                     cursor.execute(
                         """
@@ -193,6 +196,26 @@ def process_outbox(*, batch_size: int = BATCH_SIZE, max_batches: int = 20) -> tu
         if len(rows) < batch_size:
             return total, False
     return total, True
+
+
+def _drop_set_aside(cursor: Any, written: dict[int, int]) -> None:
+    """Drop rows set aside for packages now written at a version at least theirs (the
+    editor fixed the package): nothing is left to try again. Rows another worker holds are
+    left for it."""
+    if not written:
+        return
+    cursor.execute(
+        """
+        DELETE FROM indexing_outbox WHERE id IN (
+            SELECT o.id FROM indexing_outbox o
+            JOIN unnest(%s::bigint[], %s::bigint[]) AS w(object_id, version)
+              ON o.object_id = w.object_id AND o.version <= w.version
+            WHERE o.retry_after IS NOT NULL
+            FOR UPDATE OF o SKIP LOCKED
+        )
+        """,
+        [list(written), list(written.values())],
+    )
 
 
 def _report_refused(refused: dict[int, str]) -> None:
@@ -211,11 +234,14 @@ def _report_refused(refused: dict[int, str]) -> None:
 
 def outbox_stats() -> dict[str, Any]:
     """Backlog size (``refused``: rows set aside after Elasticsearch refused their document,
-    waiting to be tried again) and the age in seconds of the oldest pending change."""
+    waiting to be tried again) and the age in seconds of the oldest change waiting to be
+    written (set-aside rows are not a lag: they are counted as refused)."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT count(*), EXTRACT(EPOCH FROM now() - min(created_at)),
+            SELECT count(*),
+                   EXTRACT(EPOCH FROM now() - min(created_at) FILTER (
+                       WHERE retry_after IS NULL OR retry_after <= now())),
                    count(*) FILTER (WHERE retry_after > now())
             FROM indexing_outbox
             """

@@ -148,7 +148,16 @@ def test_an_alias_swap_that_times_out_after_being_applied_keeps_the_new_index(lo
     assert live_count() == len(loaded)
 
 
-def test_an_alias_swap_the_cluster_applies_late_never_loses_the_read_alias(loaded, monkeypatch):
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ConnectionTimeout("simulated: timed out on the client, still queued"),
+        KeyboardInterrupt(),  # the operator gave up waiting for the answer
+    ],
+)
+def test_an_alias_swap_the_cluster_applies_late_never_loses_the_read_alias(
+    loaded, monkeypatch, failure
+):
     """The call times out on the client while the change still waits in the master's queue;
     the read-back runs before it is applied, so the new index looks "not live". Deleting it
     then (as the failure path did) deletes the read alias with it once the queued change is
@@ -159,7 +168,7 @@ def test_an_alias_swap_the_cluster_applies_late_never_loses_the_read_alias(loade
     def update_aliases(self, *args, **kwargs):
         if swaps_read_alias(kwargs.get("actions")):
             queued.append((self, args, kwargs))  # sent; applied by the master later
-            raise ConnectionTimeout("simulated: timed out on the client, still queued")
+            raise failure
         return real_update(self, *args, **kwargs)
 
     def apply_queued() -> None:
@@ -283,6 +292,33 @@ def test_a_rollback_to_an_index_of_another_schema_says_what_that_means(loaded):
     assert indices_behind(read_alias()) == [first]
     assert "another schema" in err.getvalue() and "manage.py reindex" in err.getvalue()
     assert indices.index_meta(first)["schema"] != indices.schema_digest()
+
+
+def test_a_rebuild_goes_live_without_a_document_it_refuses_and_says_which(loaded, monkeypatch):
+    """One document Elasticsearch refuses stopped the whole rebuild (reindex, load_demo).
+    It now goes live without it, says which package and why, and records the package in the
+    outbox, where the writer sets it aside with its reason (the status page shows it)."""
+    from indexing import documents
+
+    refused = loaded[7]
+    real_batches = documents.batches
+
+    def batches(batch_size):
+        for rows in real_batches(batch_size):
+            for row in rows:
+                if row.id == refused:
+                    row.source["installed_size_kb"] = "not a number"
+            yield rows
+
+    monkeypatch.setattr(documents, "batches", batches)
+    result = rebuild.rebuild(batch_size=100)
+    monkeypatch.undo()
+    assert indices_behind(read_alias()) == [result.index]
+    assert live_count() == len(loaded) - 1
+    assert any(f"package {refused}" in w and "installed_size_kb" in w for w in result.warnings)
+    # The outbox has it again: written now (the cause was in this test's builder), it is back.
+    assert writer.process_outbox() == (1, False)
+    assert live_count() == len(loaded)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -128,6 +128,44 @@ def test_a_document_the_engine_refuses_does_not_hold_up_the_others(search_index,
     assert writer.outbox_stats()["backlog"] == 0
 
 
+def test_a_refused_package_written_after_a_fix_leaves_nothing_set_aside(search_index, monkeypatch):
+    # The editor fixes the package; its new version is written, but the rows set aside
+    # stayed, counted as refused on the status page, and the freshness lag grew with them.
+    package = make_package("fixed-later")
+    built = documents.rows_for
+
+    def poisoned(ids):
+        rows = built(ids)
+        for row in rows:
+            row.source["installed_size_kb"] = "not a number"
+        return rows
+
+    monkeypatch.setattr(documents, "rows_for", poisoned)
+    writer.process_outbox()
+    assert writer.outbox_stats()["refused"] == 1
+    monkeypatch.setattr(documents, "rows_for", built)
+    package.summary = "fixed"
+    package.save()
+    assert writer.process_outbox() == (1, False)
+    assert writer.outbox_stats() == {"backlog": 0, "refused": 0, "oldest_age_s": 0.0}
+    assert doc(package.pk)["_source"]["summary"] == "fixed"
+
+
+def test_an_index_that_refuses_every_write_is_a_failure_not_refused_documents(search_index):
+    # A closed index answers 400 for each document: that is the index, not the documents,
+    # and the batch must be retried (not set aside as if every package were at fault).
+    package = make_package("into-a-closed-index")
+    client().indices.close(index=search_index)
+    try:
+        with pytest.raises(writer.BulkWriteError):
+            writer.process_outbox()
+    finally:
+        client().indices.open(index=search_index, wait_for_active_shards=1)
+    assert writer.outbox_stats()["refused"] == 0
+    assert writer.process_outbox() == (1, False)
+    assert client().exists(index=read_alias(), id=package.pk)
+
+
 def test_renaming_a_section_updates_every_package_in_bulk(search_index):
     ids = make_packages(1500, prefix="sect", section="oldname")
     writer.process_outbox(max_batches=10)
