@@ -102,6 +102,7 @@ class Counts:
     documents: int
     rows: int
     backlog: int
+    live: bool = True  # whether an index is live (behind the read alias)
 
     @property
     def mismatch(self) -> bool:
@@ -110,6 +111,8 @@ class Counts:
 
     def describe(self) -> str:
         text = f"{self.documents} documents for {self.rows} rows"
+        if self.mismatch and not self.live:
+            return text + ": there is no live index; run `manage.py reindex`"
         if self.mismatch:
             text += (
                 f" ({self.backlog} changes pending): the index is incomplete or has extra "
@@ -129,7 +132,7 @@ def counts() -> Counts:
         backlog = cursor.fetchone()[0]
     state = indices.alias_state(es)
     documents = es.count(index=indices.read_alias())["count"] if state.live else 0
-    return Counts(documents, rows, backlog)
+    return Counts(documents, rows, backlog, live=state.live is not None)
 
 
 def redis_servers() -> dict[str, Any]:

@@ -464,3 +464,44 @@ def test_search_status_fails_on_a_count_mismatch_and_says_what_to_run(loaded, cl
     ready = client.get("/readyz").json()
     assert ready["checks"]["index"]["ok"] is False
     assert "200 documents for 300 rows" in ready["checks"]["index"]["detail"]
+
+
+def test_a_rollback_dry_run_changes_nothing_and_says_what_it_would_do(loaded):
+    # --dry-run was ignored by --rollback: it rolled back for real.
+    rebuild.rebuild(batch_size=100)
+    before = rebuild.indices.alias_state()
+    out = StringIO()
+    call_command("reindex", "--rollback", "--dry-run", stdout=out)
+    after = rebuild.indices.alias_state()
+    assert (after.live, after.previous) == (before.live, before.previous)
+    assert f"would make {before.previous[0]} live again" in out.getvalue()
+
+
+@pytest.mark.parametrize("command", [["reindex"], ["reindex", "--rollback"]])
+def test_an_unreachable_engine_or_lease_store_is_a_clear_error(loaded, monkeypatch, command):
+    # A traceback (ConnectionError) instead of saying what failed and what to do.
+    import redis as redis_py
+
+    from indexing import lease
+
+    def down(*args, **kwargs):
+        raise redis_py.ConnectionError("Error 111 connecting to 127.0.0.1:1")
+
+    monkeypatch.setattr(lease.Lease, "__enter__", down)
+    with pytest.raises(CommandError, match="Redis") as failed:
+        call_command(*command, stdout=StringIO())
+    assert "unchanged" in str(failed.value) and "config.services status" in str(failed.value)
+
+
+def test_search_status_without_a_live_index_says_to_rebuild(search_index, client):
+    # It said to run --verify --repair, which then failed with "not reachable or missing".
+    make_package("no-index-yet")
+    writer.process_outbox()
+    drop_test_indices()
+    with pytest.raises(CommandError, match="count mismatch") as failed:
+        call_command("search_status", stdout=StringIO())
+    assert "no live index; run `manage.py reindex`" in str(failed.value)
+    with pytest.raises(CommandError, match="no live index to verify"):
+        call_command("search_status", "--verify", stdout=StringIO())
+    with pytest.raises(CommandError, match="--sample must be 0 or more"):
+        call_command("search_status", "--verify", "--sample", "-1", stdout=StringIO())

@@ -5,8 +5,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from elasticsearch import ApiError, TransportError
 from tqdm import tqdm
 
 from indexing import rebuild
@@ -40,11 +42,27 @@ class Command(BaseCommand):
             help="make the previous index live again instead of rebuilding",
         )
 
+    def rollback_dry_run(self) -> None:
+        """What ``--rollback`` would do, changing nothing."""
+        state = indices.alias_state()
+        target = state.rollback_target
+        if target is None:
+            self.stdout.write("Dry run: there is no previous index to roll back to.")
+            return
+        self.stdout.write(
+            f"Dry run: would make {target} live again (live now: {state.live or 'none'})."
+        )
+        if not indices.schema_is_current(target):
+            self.stdout.write(f"{target} was built with another schema than this code's.")
+
     def handle(self, *args: Any, **options: Any) -> None:
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1")
         try:
             with rebuild.sigterm_interrupts():
+                if options["rollback"] and options["dry_run"]:
+                    self.rollback_dry_run()
+                    return
                 if options["rollback"]:
                     target = rebuild.rollback()
                     self.stdout.write(
@@ -61,6 +79,17 @@ class Command(BaseCommand):
                 result = self.rebuild(options)
         except (rebuild.RebuildError, freshness.WriteNotRegistered) as exc:
             raise CommandError(str(exc)) from None
+        except (ApiError, TransportError) as exc:
+            raise CommandError(
+                f"Elasticsearch failed ({exc}); the live index is unchanged. Check it with "
+                "`python -m config.services status`, then run the command again."
+            ) from None
+        except redis.RedisError as exc:
+            raise CommandError(
+                f"the coordination Redis (the rebuild lease) failed ({exc}); the live index is "
+                "unchanged. Check it with `python -m config.services status`, then run the "
+                "command again."
+            ) from None
         except (KeyboardInterrupt, rebuild.Interrupted):
             raise CommandError(
                 "Interrupted: the half-built index was removed; the live index is unchanged."

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import redis
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from elasticsearch import ApiError, TransportError
+from elasticsearch import ApiError, NotFoundError, TransportError
 
 from indexing import rebuild
 from indexing import verify as drift
@@ -44,7 +45,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def gather(self, options: dict[str, Any]) -> tuple[list[str], dict[str, Any], Any]:
+        """(indices removed, the status, the verify report or None); a failing service is a
+        CommandError saying which and what to do."""
         try:
             removed = rebuild.remove_orphans() if options["remove_orphans"] else []
             status = collect()
@@ -53,11 +56,25 @@ class Command(BaseCommand):
                 report = drift.verify(sample=None if options["full"] else options["sample"])
         except rebuild.RebuildError as exc:
             raise CommandError(str(exc)) from None
+        except NotFoundError as exc:
+            raise CommandError(
+                f"there is no live index to verify ({exc}): run `manage.py reindex`."
+            ) from None
         except (ApiError, TransportError) as exc:
             raise CommandError(
-                f"Elasticsearch is not reachable or the index is missing: {exc}. "
-                "Check `python -m config.services status`."
+                f"Elasticsearch is not reachable: {exc}. Check `python -m config.services status`."
             ) from None
+        except redis.RedisError as exc:
+            raise CommandError(
+                f"the coordination Redis (the rebuild lease) failed: {exc}. Nothing was "
+                "removed. Check `python -m config.services status`."
+            ) from None
+        return removed, status, report
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["sample"] < 0:
+            raise CommandError("--sample must be 0 or more")
+        removed, status, report = self.gather(options)
         if removed:
             status["removed"] = removed
         if report is not None:
