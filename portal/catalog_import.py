@@ -29,6 +29,7 @@ from psycopg2.extras import execute_values
 from portal import vocabulary
 from portal.models import (
     HOMEPAGE_VALIDATOR,
+    NAME_RE,
     Architecture,
     Dependency,
     DependencyKind,
@@ -38,7 +39,6 @@ from portal.models import (
 )
 
 DEFAULT_BATCH_SIZE = 2000
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.\-]*$")
 EMBEDDED_EMAIL_RE = re.compile(r"^\s*(.+?)\s*<([^<>\s]+@[^<>\s]+)>\s*,?\s*$")
 MAX_INSTALLED_SIZE_KB = 200 * 1024 * 1024  # 200 GB installed: no real package is near it
 MAX_DOWNLOAD_SIZE_BYTES = 50 * 1024**3  # 50 GB .deb

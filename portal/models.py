@@ -9,8 +9,10 @@ older write never overwrites a newer one.
 
 from __future__ import annotations
 
+import re
+
 from django.contrib.postgres.indexes import GinIndex, OpClass
-from django.core.validators import URLValidator
+from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
@@ -109,10 +111,24 @@ class Tag(models.Model):
         return facet, value
 
 
+# A Debian package name (Debian policy 5.6.1): the importer and the admin both check it.
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.\-]*$")
+
+
 class Package(models.Model):
     """A Debian binary package."""
 
-    name = models.CharField(max_length=200, unique=True)
+    name = models.CharField(
+        max_length=200,
+        unique=True,
+        validators=[
+            RegexValidator(
+                NAME_RE,
+                "A Debian package name: lower-case letters, digits and + - . only, "
+                "starting with a letter or digit.",
+            )
+        ],
+    )
     version = models.CharField(max_length=200)
     source = models.CharField(max_length=200, blank=True)
     summary = models.CharField(max_length=500, blank=True)

@@ -47,7 +47,7 @@ def _load_synonyms() -> dict[str, list[str]]:
 
 def _load_promotions() -> dict[str, list[tuple[int, str]]]:
     mapping: dict[str, list[tuple[int, str]]] = {}
-    for promo in Promotion.objects.order_by("query", "position"):
+    for promo in Promotion.objects.order_by("query", "position", "id"):
         mapping.setdefault(promo.query, []).append((promo.package_id, promo.label))
     return mapping
 

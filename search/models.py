@@ -13,6 +13,7 @@ import re
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -30,7 +31,9 @@ class Promotion(models.Model):
         max_length=200, db_index=True, help_text="Matched after normalisation (case, spacing)."
     )
     package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="promotions")
-    position = models.PositiveSmallIntegerField(default=1, help_text="1 is shown first.")
+    position = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="1 is shown first."
+    )
     label = models.CharField(max_length=60, default="Editor's pick")
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -46,6 +49,23 @@ class Promotion(models.Model):
     def save(self, *args: object, **kwargs: object) -> None:
         self.query = normalise_query(self.query)
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        # Normalised before the form checks the unique constraint, which compared the text
+        # as typed and let a case variant of a pinned query through to an IntegrityError.
+        self.query = normalise_query(self.query)
+        if not self.query:
+            raise ValidationError({"query": "This query has no words to match searches by."})
+
+    def validate_constraints(self, exclude: object = None) -> None:
+        try:
+            super().validate_constraints(exclude=exclude)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            if "__all__" in exc.message_dict:
+                raise ValidationError(
+                    {"query": "This package is already pinned to this query."}
+                ) from None
+            raise
 
 
 class SynonymSet(models.Model):
@@ -66,8 +86,15 @@ class SynonymSet(models.Model):
         return [t for t in (normalise_query(p) for p in self.terms.split(",")) if t]
 
     def clean(self) -> None:
-        if len(self.term_list()) < 2:
-            raise ValidationError({"terms": "Give at least two comma-separated terms."})
+        typed = [" ".join(p.lower().split()) for p in self.terms.split(",") if p.strip()]
+        changed = [t for t in typed if normalise_query(t) != t]
+        if changed:
+            shown = ", ".join(f"“{t}” as “{normalise_query(t)}”" for t in changed)
+            raise ValidationError(
+                {"terms": f"Searches would read {shown}: use words of letters and digits."}
+            )
+        if len(set(self.term_list())) < 2:
+            raise ValidationError({"terms": "Give at least two different comma-separated terms."})
 
 
 class QueryStat(models.Model):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -201,7 +202,7 @@ def hit_json(hit: Hit) -> dict[str, Any]:
         "tags": hit.tags,
         "score": hit.score,
         "highlight": {k: str(v) for k, v in hit.highlight.items()},
-        "url": f"/packages/{hit.name}/",
+        "url": reverse("portal:package", args=[hit.name]),
         "promoted": hit.promoted,
     }
 

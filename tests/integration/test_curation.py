@@ -184,3 +184,42 @@ def test_the_curation_version_and_the_curation_come_from_one_snapshot(small, mon
     clock[0] += 15  # past the TTL of what was read first, not of what was read later
     promoted = curation.promotions_for("pdf tool")
     assert (promoted == []) == (curation.version() == old)
+
+
+@pytest.fixture
+def superuser_client(client):
+    user = get_user_model().objects.create_superuser("curator", "c@example.org", "pw")
+    client.force_login(user)
+    return client
+
+
+def test_the_curation_forms_refuse_what_would_fail_or_do_nothing(superuser_client, small):
+    # A case variant of a pinned query was a 500 (the unique constraint met the normalised
+    # query only on save); a query of punctuation was stored as "" and pinned the package
+    # to every search of punctuation; position 0 and synonyms of one distinct term, or a
+    # term the normalisation changes ("c++" is searched as "c"), were accepted silently.
+    add = "/admin/search/promotion/add/"
+    package = small["zathura"].pk
+    first = superuser_client.post(
+        add, {"query": "pdf", "package": package, "position": 1, "label": "x"}
+    )
+    assert first.status_code == 302
+    again = superuser_client.post(
+        add, {"query": " PDF ", "package": package, "position": 1, "label": "x"}
+    )
+    assert again.status_code == 200 and "already" in again.content.decode()
+    nothing = superuser_client.post(
+        add, {"query": "!!! ???", "package": package, "position": 1, "label": "x"}
+    )
+    assert nothing.status_code == 200 and "no words" in nothing.content.decode()
+    zero = superuser_client.post(
+        add, {"query": "viewer", "package": package, "position": 0, "label": "x"}
+    )
+    assert zero.status_code == 200
+    assert Promotion.objects.count() == 1
+    synonyms = "/admin/search/synonymset/add/"
+    one = superuser_client.post(synonyms, {"terms": "PDF, pdf", "enabled": "on"})
+    assert one.status_code == 200 and "at least two" in one.content.decode()
+    changed = superuser_client.post(synonyms, {"terms": "c++, cplusplus", "enabled": "on"})
+    assert changed.status_code == 200 and "c++" in changed.content.decode()
+    assert not SynonymSet.objects.filter(terms__contains="cplusplus").exists()

@@ -54,3 +54,29 @@ def test_a_name_with_a_nul_is_a_404_not_a_500(client):
 def test_a_500_page_exists_and_needs_nothing_to_render():
     html = render_to_string("500.html")
     assert "Something went wrong on our side" in html and 'href="/"' in html
+
+
+def test_a_package_name_the_admin_refuses_still_never_breaks_the_search_page(client, search_index):
+    # A name with a slash (saved by an editor) made every search that found it a 500 (no
+    # URL for its page). The admin now refuses such names; one already stored still links
+    # to its page.
+    from django.contrib.auth import get_user_model
+    from django.core.exceptions import ValidationError
+
+    from indexing import writer
+    from portal.models import Package
+
+    make_package("foo/bar", summary="slashy package")
+    writer.process_outbox()
+    page = client.get("/", {"q": "slashy"})
+    assert page.status_code == 200
+    assert 'href="/packages/foo/bar/"' in page.content.decode()
+    assert client.get("/packages/foo/bar/").status_code == 200
+    hit = client.get("/api/search", {"q": "slashy"}).json()["hits"][0]
+    assert hit["url"] == "/packages/foo/bar/"
+    with pytest.raises(ValidationError) as refused:
+        Package(name="foo/bar", version="1").clean_fields(exclude=["section", "maintainer"])
+    assert "name" in refused.value.message_dict
+    editor = get_user_model().objects.create_superuser("namer", "n@example.org", "pw")
+    client.force_login(editor)
+    assert client.get("/admin/portal/package/").status_code == 200
