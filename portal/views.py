@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from django.db.models import Max, Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
@@ -185,9 +186,18 @@ class TagView:
 
 def _package_validator(request: HttpRequest, name: str) -> str | None:
     """A package page's ETag: its row version (every change of the row, its tags or its
-    dependencies moves it on; reverse-dependency counts too, through the triggers)."""
-    version = _named(name).values_list("row_version", flat=True).first()
-    return None if version is None else f"package-{PACKAGE_PAGE_VERSION}-{version}"
+    dependencies moves it on; reverse-dependency counts too, through the triggers), and the
+    highest of the packages it lists (what it depends on, what depends on it): renaming one
+    of those changes the page but not this row."""
+    found = _named(name).values_list("id", "row_version").first()
+    if found is None:
+        return None
+    pk, version = found
+    listed = Package.objects.filter(
+        Q(dependencies__target_id=pk)
+        | Q(id__in=Dependency.objects.filter(package_id=pk).values("target_id"))
+    ).aggregate(top=Max("row_version"))["top"]
+    return f"package-{PACKAGE_PAGE_VERSION}-{version}-{listed or 0}"
 
 
 PACKAGE_PAGE_VERSION = 1  # bump when the package page's template changes what it shows

@@ -96,13 +96,14 @@ def log_search(query: str, total: int, visitor: str) -> None:
     if not normal or breaker.open:
         return
     entry = json.dumps({"t": time.time(), "v": visitor[:64], "q": normal[:200], "n": total})
+    started = time.monotonic()
     try:
         pipe = stores.coordination().pipeline(transaction=False)
         pipe.lpush(stores.key(LIST_KEY), entry)
         pipe.ltrim(stores.key(LIST_KEY), 0, log_limit() - 1)
         pipe.execute()
     except redis.RedisError as exc:
-        breaker.trip(exc)
+        breaker.trip(exc, waited=time.monotonic() - started)
 
 
 def merge_fragments(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

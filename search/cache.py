@@ -76,6 +76,7 @@ def lookup(index: str, names: Sequence[str]) -> Found:
     """The entries ``names`` (each under the index and the current generation)."""
     if breaker.open:
         return Found.unusable()
+    started = time.monotonic()
     try:
         generation = freshness.snapshot()
         if generation is None:
@@ -83,7 +84,7 @@ def lookup(index: str, names: Sequence[str]) -> Found:
         keys = [f"search:{index}:{generation}:{name}" for name in names]
         found = stores.cache().get_many(keys)
     except stores.REDIS_ERRORS as exc:  # search uncached for a while
-        breaker.trip(exc)
+        breaker.trip(exc, waited=time.monotonic() - started)
         return Found.unusable()
     return Found(keys, [found.get(k) for k in keys], usable=True)
 

@@ -593,11 +593,17 @@ def validator(request: Any, *args: Any, **kwargs: Any) -> str | None:
     be given: an index write is in progress (what it wrote may already be visible) or the
     index or Redis cannot be reached. An edit, once searchable, moves the generation on,
     and with it every validator; so does the editors' curation (``curation.version``)."""
+    if cache.breaker.open:  # Redis failed lately: no validator, as the search is uncached
+        return None
+    started = time.monotonic()
     try:
         generation = freshness.snapshot()
         index = live_index()
         curated = curation.version()  # an editor's promotion or synonym changes answers too
-    except (SearchUnavailable, DatabaseError, *stores.REDIS_ERRORS):
+    except stores.REDIS_ERRORS as exc:
+        cache.breaker.trip(exc, waited=time.monotonic() - started)
+        return None
+    except (SearchUnavailable, DatabaseError):
         return None
     if generation is None:
         return None

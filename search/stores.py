@@ -98,13 +98,15 @@ class Breaker:
         """Seconds until callers try again (0 when closed)."""
         return max(0.0, self._until - time.monotonic())
 
-    def trip(self, exc: BaseException | str) -> None:
+    def trip(self, exc: BaseException | str, waited: float = 0.0) -> None:
+        """Open for ``seconds``, or three times what the failed call ``waited`` if longer: a
+        dependency that hangs (4 s of timeouts per call) would otherwise be tried again by
+        every request once a 5 s window lapsed during the very request that opened it."""
+        window = max(self.seconds, 3 * waited)
         if not self.open:
             reason = str(exc).strip() or type(exc).__name__
-            self.log.warning(
-                "%s unavailable, skipped for %.0f s: %s", self.name, self.seconds, reason
-            )
-        self._until = time.monotonic() + self.seconds
+            self.log.warning("%s unavailable, skipped for %.0f s: %s", self.name, window, reason)
+        self._until = time.monotonic() + window
 
     def reset(self) -> None:
         self._until = 0.0

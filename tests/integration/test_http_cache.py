@@ -108,3 +108,54 @@ def test_a_package_page_revalidates_on_its_row_version(client, indexed):
     changed = client.get("/packages/cachetest-tool/", HTTP_IF_NONE_MATCH=etag)
     assert changed.status_code == 200 and changed["ETag"] != etag
     assert b"a changed cachetest package" in changed.content
+
+
+def test_a_package_page_revalidates_when_a_package_it_lists_changes(client, indexed):
+    # The page lists the packages that depend on it, by name: renaming one left the page's
+    # validator (its own row version) as it was, and a cache was told the old page, with a
+    # link that now 404s, was current.
+    from portal.models import Dependency, Package
+
+    lib = make_package("libcachetest1", section="libs", summary="a library")
+    app = make_package("cachetest-app", summary="uses it")
+    Dependency.objects.create(package=app, kind="depends", target_name=lib.name)
+    writer.process_outbox()
+    first = client.get(f"/packages/{lib.name}/")
+    assert first.status_code == 200 and "cachetest-app" in first.content.decode()
+    Package.objects.filter(pk=app.pk).update(name="cachetest-app-renamed")
+    writer.process_outbox()
+    again = client.get(f"/packages/{lib.name}/", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 200
+    assert "cachetest-app-renamed" in again.content.decode()
+
+
+def test_a_hanging_coordination_redis_costs_one_wait_not_one_per_request(client, indexed, settings):
+    # The validator read the generation with no breaker: each request waited out the
+    # timeouts (4 s and more), and the breaker opened by the cache lookup never helped.
+    import socket
+    import threading
+    import time
+
+    from search import cache, stores
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(50)
+    accepted = []
+    threading.Thread(
+        target=lambda: [accepted.append(silent.accept()) for _ in range(50)], daemon=True
+    ).start()
+    settings.COORDINATION_REDIS_URL = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+    stores.Memo.reset_all()
+    try:
+        took = []
+        for i in range(3):
+            started = time.monotonic()
+            response = client.get("/api/search", {"q": f"cachetest{i}"})
+            took.append(time.monotonic() - started)
+            assert response.status_code == 200  # answered uncached
+        assert cache.breaker.open
+        assert max(took[1:]) < 1.0, took
+    finally:
+        silent.close()
+        stores.Memo.reset_all()  # the clients and scripts of the silent server, the breakers
