@@ -112,7 +112,7 @@ def suggest(request: HttpRequest) -> JsonResponse:
 @cacheable(service.validator, service.request_scope)
 def facet_values(request: HttpRequest, facet: str) -> JsonResponse:
     query = request.GET.copy()
-    for paging in ("page", "page_size", "cursor", "partial"):  # the hits', not the values'
+    for paging in ("sort", "page", "page_size", "cursor", "partial"):  # the hits', not the values'
         query.pop(paging, None)
     contains = clean_text(query.pop("contains", [""])[0])[:50]
     raw_limit = query.pop("limit", [""])[0]

@@ -81,6 +81,12 @@ def _filter_parameters() -> list[dict[str, Any]]:
 
 
 def _search_parameters() -> list[dict[str, Any]]:
+    return [*_what_parameters(), *_paging_parameters()]
+
+
+def _what_parameters() -> list[dict[str, Any]]:
+    """What a search is: its words and filters (also what a facet's values are counted
+    under)."""
     return [
         {
             "name": "q",
@@ -89,6 +95,13 @@ def _search_parameters() -> list[dict[str, Any]]:
             "Empty: browse everything.",
             "schema": {"type": "string", "maxLength": MAX_QUERY_LENGTH},
         },
+        *_filter_parameters(),
+    ]
+
+
+def _paging_parameters() -> list[dict[str, Any]]:
+    """How a search's hits are ordered and paged."""
+    return [
         {
             "name": "sort",
             "in": "query",
@@ -111,7 +124,6 @@ def _search_parameters() -> list[dict[str, Any]]:
                 "default": DEFAULT_PAGE_SIZE,
             },
         },
-        *_filter_parameters(),
     ]
 
 
@@ -275,10 +287,28 @@ def _schemas() -> dict[str, Any]:
     }
 
 
+_VALIDATOR_HEADERS = {
+    "ETag": {
+        "description": "The answer's validator (anonymous requests; none while an index "
+        "write is in progress): send it back as `If-None-Match`.",
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {"schema": {"type": "string"}},
+}
+
+
 def _ok(description: str, schema: str) -> dict[str, Any]:
     answer = _response(description, schema)
-    answer["headers"] = _rate_limit_headers()
+    answer["headers"] = {**_rate_limit_headers(), **_VALIDATOR_HEADERS}
     return answer
+
+
+def _not_modified() -> dict[str, Any]:
+    return {
+        "description": "The answer whose `ETag` was sent as `If-None-Match` is still current "
+        "(the index has not changed since): no body.",
+        "headers": _VALIDATOR_HEADERS,
+    }
 
 
 def schema() -> dict[str, Any]:
@@ -290,8 +320,9 @@ def schema() -> dict[str, Any]:
             "version": VERSION,
             "description": "Read-only search over the catalog: the same results, facets "
             "and suggestions as the site. Every endpoint answers GET (and HEAD); other "
-            "methods get 405, unknown paths under /api/ a JSON 404. Every answer carries "
-            "RateLimit-* headers.",
+            "methods get 405, unknown paths under /api/ a JSON 404. Searches carry "
+            "RateLimit-* headers while the rate limit is on. Anonymous answers carry an "
+            "`ETag`: send it as `If-None-Match` and an unchanged answer is a 304.",
             "license": {"name": "MIT", "identifier": "MIT"},
         },
         "paths": {
@@ -311,7 +342,11 @@ def schema() -> dict[str, Any]:
                             "schema": {"type": "string", "maxLength": 500},
                         },
                     ],
-                    "responses": {"200": _ok("A page of results.", "SearchResult"), **_errors()},
+                    "responses": {
+                        "200": _ok("A page of results.", "SearchResult"),
+                        "304": _not_modified(),
+                        **_errors(),
+                    },
                 }
             },
             "/api/suggest": {
@@ -326,7 +361,11 @@ def schema() -> dict[str, Any]:
                             "schema": {"type": "string", "maxLength": SUGGEST_MAX},
                         }
                     ],
-                    "responses": {"200": _ok("Up to 8 packages.", "Suggestions"), **_errors()},
+                    "responses": {
+                        "200": _ok("Up to 8 packages.", "Suggestions"),
+                        "304": _not_modified(),
+                        **_errors(),
+                    },
                 }
             },
             "/api/facets/{facet}": {
@@ -334,7 +373,8 @@ def schema() -> dict[str, Any]:
                     "operationId": "facetValues",
                     "summary": "Values of one facet under a search",
                     "description": "For long facets: the values containing `contains`, "
-                    "counted under the search's other filters.",
+                    "counted under the search's other filters, and the selected ones. The "
+                    "hits' sort and paging parameters are ignored.",
                     "parameters": [
                         {
                             "name": "facet",
@@ -353,9 +393,13 @@ def schema() -> dict[str, Any]:
                             "description": "How many values, most frequent first.",
                             "schema": {"type": "integer", "minimum": 1, "maximum": 100},
                         },
-                        *_search_parameters(),
+                        *_what_parameters(),
                     ],
-                    "responses": {"200": _ok("Matching values.", "FacetValues"), **_errors()},
+                    "responses": {
+                        "200": _ok("Matching values.", "FacetValues"),
+                        "304": _not_modified(),
+                        **_errors(),
+                    },
                 }
             },
         },
