@@ -62,6 +62,9 @@ def _elasticsearch() -> str:
     behind = list(es.indices.get_alias(name=read_alias()).keys())
     if not behind:
         raise RuntimeError(f"alias {read_alias()} points at no index")
+    # A search of nothing, as a visitor's would go: an index that exists but cannot be
+    # searched (closed, its shards unassigned) answered the alias lookup all the same.
+    es.search(index=read_alias(), size=0, track_total_hits=False, request_cache=False)
     return f"ok ({behind[0]})"
 
 

@@ -63,3 +63,22 @@ def test_degraded_but_serving_while_the_worker_is_down(client, celery_worker, se
     assert code == 200 and body["status"] == "degraded"
     assert body["checks"]["worker"]["ok"] is False
     wait_for(lambda: status(client)[1]["status"] == "ready", timeout=30)
+
+
+def test_a_closed_live_index_is_unready_and_unavailable_not_a_bad_query(client, search_index):
+    # /readyz only looked the alias up (200: ready to serve), while every search failed with
+    # a 400 that told the visitor to use fewer or simpler words.
+    from indexing import writer
+    from search.indices import client as es
+    from tests.helpers import make_package
+
+    make_package("closed-probe")
+    writer.process_outbox()
+    es().indices.close(index=search_index)
+    try:
+        code, body = status(client)
+        assert code == 503 and not body["checks"]["elasticsearch"]["ok"]
+        search = client.get("/api/search", {"q": "closed-probe"})
+        assert search.status_code == 503
+    finally:
+        es().indices.open(index=search_index, wait_for_active_shards=1)
