@@ -22,12 +22,12 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from indexing.status import counts, heartbeat_age
+from indexing.status import WORKER_MAX_AGE, counts, heartbeat_age
 from search import stores
 from search.indices import client, read_alias
 from search.stores import Memo
 
-HEARTBEAT_MAX_AGE = 60.0
+HEARTBEAT_MAX_AGE = WORKER_MAX_AGE  # one rule for /readyz and the status page
 COUNTS_TTL = 10.0  # the index/row count check is remembered this long per process
 
 

@@ -22,7 +22,8 @@ class OutboxEntryAdmin(admin.ModelAdmin):
     nobody may, superusers included), and the search status page (for those who may view
     pending changes)."""
 
-    list_display = ["object_id", "version", "created_at"]
+    list_display = ["object_id", "version", "created_at", "retry_after", "refusal"]
+    list_filter = [("retry_after", admin.EmptyFieldListFilter)]  # set aside: not empty
     ordering = ["id"]
     show_full_result_count = False
 

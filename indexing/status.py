@@ -27,6 +27,7 @@ STATS_KEY = "indexing:outbox-stats"
 ERRORS_KEY = "indexing:recent-errors"
 LAST_REBUILD_KEY = "indexing:last-rebuild"
 MAX_ERRORS = 20
+WORKER_MAX_AGE = 60.0  # seconds without a heartbeat before the worker counts as gone
 
 
 def _put(name: str, value: Any, ttl: float | None = None) -> None:
@@ -167,7 +168,9 @@ def collect() -> dict[str, Any]:
         "counts": found.describe(),
         "outbox": outbox_stats(),
         "last_sweep": _get(STATS_KEY),
-        "worker_heartbeat_age_s": heartbeat_age(),
+        "worker_heartbeat_age_s": (age := heartbeat_age()),
+        "worker_max_age_s": WORKER_MAX_AGE,
+        "worker_stale": age is None or age > WORKER_MAX_AGE,
         "generation": freshness.current_generation(),
         "lease": holder(),
         "last_rebuild": _get(LAST_REBUILD_KEY),

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import time
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 import indexing
 from indexing import writer
@@ -91,6 +94,35 @@ def test_status_page(editor_client, search_index):
     assert "none: everything is indexed" in html
     # Queue lengths read from the broker (whatever earlier tests left waiting there).
     assert re.search(r"indexing: \d+ · maintenance: \d+", html), html
+
+
+@pytest.mark.django_db
+def test_status_page_warns_of_another_schema_a_silent_worker_and_set_aside_changes(
+    editor_client, search_index
+):
+    # The page showed none of these: the live index built with another schema (only the
+    # command said so), a worker heartbeat long past what /readyz accepts, and which
+    # changes Elasticsearch refused and why.
+    from indexing import status
+    from indexing.models import OutboxEntry
+    from search.indices import client
+
+    package = make_package("set-aside")
+    writer.process_outbox()
+    client().indices.put_mapping(index=search_index, meta={"schema": "an older one"})
+    status.record_heartbeat({"backlog": 0})
+    stores_key = status.stores.key(status.HEARTBEAT_KEY)
+    status.stores.coordination().set(stores_key, time.time() - 600)
+    OutboxEntry.objects.create(
+        object_id=package.pk, version=package.row_version, refusal="mapper_parsing_exception: x"
+    )
+    OutboxEntry.objects.update(retry_after=timezone.now() + timedelta(minutes=5))
+    html = editor_client.get("/admin/indexing/outboxentry/status/").content.decode()
+    assert "built with another schema" in html and "manage.py reindex" in html
+    assert "no worker has reported" in html
+    assert "1 set aside" in html
+    listing = editor_client.get("/admin/indexing/outboxentry/").content.decode()
+    assert "mapper_parsing_exception: x" in listing
 
 
 @pytest.mark.django_db(transaction=True)
