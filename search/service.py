@@ -310,6 +310,16 @@ class Plan:
 
 
 def plan(params: SearchParams, *, with_facets: bool = True) -> Plan:
+    """What a search needs (its facets, filters, synonyms, pins); the facets and curation
+    are read from PostgreSQL (kept per process a while): a failure there is the search
+    being unavailable (503), as the engine's would be."""
+    try:
+        return _plan(params, with_facets=with_facets)
+    except DatabaseError as exc:
+        raise SearchUnavailable(f"the catalog database failed ({exc})") from exc
+
+
+def _plan(params: SearchParams, *, with_facets: bool) -> Plan:
     facets = registry()
     shown = facets.sidebar(params.filters) if with_facets else []
     by_name: dict[str, FacetKind] = {f.name: f for f in shown}

@@ -117,6 +117,9 @@ def test_a_document_the_engine_refuses_does_not_hold_up_the_others(search_index,
     assert (stats["backlog"], stats["refused"]) == (1, 1)  # kept, not lost
     errors = " ".join(e["error"] for e in status.recent_errors())
     assert f"package {bad.pk}" in errors and "installed_size_kb" in errors
+    # Monitoring that runs search_status sees it: a package that stays unsearchable.
+    with pytest.raises(CommandError, match="1 change set aside"):
+        call_command("search_status", stdout=StringIO())
 
     # Once the cause is gone, the next try after the pause writes it.
     monkeypatch.setattr(documents, "rows_for", built)

@@ -624,6 +624,26 @@ def test_elasticsearch_down_gives_503(client, catalog, engine_down):
     assert client.get("/api/suggest", {"q": "vi"}).status_code == 503
 
 
+def test_a_database_failure_while_planning_a_search_gives_503(client, catalog, monkeypatch):
+    # A search reads the editors' curation and the tag facets from PostgreSQL (kept per
+    # process for a while); when that read failed, the answer was a 500.
+    from django.db import OperationalError
+
+    from search import curation
+    from search.stores import Memo
+
+    def down():
+        raise OperationalError("could not connect to server")
+
+    Memo.reset_all()
+    monkeypatch.setattr(curation, "_load", down)
+    monkeypatch.setattr(curation._current, "compute", down)
+    response = client.get("/api/search", {"q": "vim"})
+    assert response.status_code == 503
+    assert "temporarily unavailable" in response.json()["error"]["message"]
+    assert client.get("/", {"q": "vim"}).status_code == 503
+
+
 # ------------------------------------------------------------------------------- paging etc.
 
 

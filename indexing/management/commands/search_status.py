@@ -115,6 +115,13 @@ class Command(BaseCommand):
             raise CommandError(f"drift: {len(report.drift)} packages differ (see above); {remedy}")
         if report is None and status["count_mismatch"]:
             raise CommandError(f"count mismatch: {status['counts']}")
+        if status["outbox"]["refused"]:
+            n = status["outbox"]["refused"]
+            raise CommandError(
+                f"{n} change{'s' if n != 1 else ''} set aside: Elasticsearch refused the "
+                "documents (the recent errors on the status page say why); fix the packages "
+                "or the document builder, then run `manage.py search_status --repair`"
+            )
 
     def print_outbox(self, outbox: dict[str, Any]) -> None:
         self.stdout.write(
