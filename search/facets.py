@@ -19,6 +19,8 @@ tests give a registry a fixed list instead of the database.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -377,6 +379,7 @@ class Vocabulary:
 
     facets: Mapping[str, str]
     values: Mapping[str, Mapping[str, str]]
+    version: str = ""  # a digest of the words: part of cache keys and validators
 
 
 def _catalog_vocabulary() -> Vocabulary:
@@ -384,10 +387,26 @@ def _catalog_vocabulary() -> Vocabulary:
     for facet, value, label in Tag.objects.exclude(label="").values_list("facet", "value", "label"):
         values.setdefault(facet, {})[value] = label
     facets = dict(TagFacetModel.objects.values_list("name", "label"))
-    return Vocabulary(facets, values)
+    words = json.dumps([facets, values], sort_keys=True)
+    return Vocabulary(facets, values, hashlib.sha256(words.encode()).hexdigest()[:16])
 
 
 _vocabulary = Memo(_catalog_vocabulary, ttl=TAG_FACET_TTL)
+
+
+def forget_vocabulary() -> None:
+    """Read the tag facets and labels again at their next use (after an edit in the admin:
+    this process shows it at once, the others within ``TAG_FACET_TTL``)."""
+    _vocabulary.reset()
+    _tag_facet_names.reset()
+
+
+def vocabulary_version() -> str:
+    """Which labels this process shows (kept ``TAG_FACET_TTL``): cached counts carry their
+    labels, so they are keyed by it, or a process that has not reloaded them yet would
+    cache an edited label's old words for every process (and for a validator that looks
+    fresh, since the edit moved the generation on)."""
+    return _vocabulary.get().version
 
 
 def _known_tag_facets() -> list[str]:

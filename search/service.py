@@ -46,7 +46,7 @@ from elasticsearch import (
 )
 
 from search import analytics, cache, curation, freshness, meaning, query, ratelimit, stores
-from search.facets import FacetKind, RangeFacet, registry
+from search.facets import FacetKind, RangeFacet, registry, vocabulary_version
 from search.indices import client, indices_behind, read_alias
 from search.params import (
     DEFAULT_PAGE_SIZE,
@@ -247,7 +247,8 @@ class Plan:
     def summary_name(self) -> str:
         names = [f.name for f in self.facets]
         pins = list(self.pins)  # a promotion changes the results, counts included
-        return cache.digest(self.params.cache_key_parts(), names, self.variants, pins)
+        labels = vocabulary_version()  # the facet values' labels are kept with the counts
+        return cache.digest(self.params.cache_key_parts(), names, self.variants, pins, labels)
 
     def page_name(self) -> str:
         params = self.params
@@ -620,6 +621,7 @@ def validator(request: Any, *args: Any, **kwargs: Any) -> str | None:
         generation = freshness.snapshot()
         index = live_index()
         curated = curation.version()  # an editor's promotion or synonym changes answers too
+        labels = vocabulary_version()  # and a tag's label (the facets show it)
     except stores.REDIS_ERRORS as exc:
         cache.breaker.trip(exc, waited=time.monotonic() - started)
         return None
@@ -629,7 +631,7 @@ def validator(request: Any, *args: Any, **kwargs: Any) -> str | None:
         return None
     parameters = sorted((k, sorted(v)) for k, v in request.GET.lists())
     return cache.digest(
-        "answer", ANSWER_VERSION, index, generation, curated, request.path, parameters
+        "answer", ANSWER_VERSION, index, generation, curated, labels, request.path, parameters
     )
 
 

@@ -254,6 +254,48 @@ def test_facet_value_lists_always_include_the_selected_values(client, catalog):
     assert values == {"graphics": (3, False), "editors": (3, True)}
 
 
+def test_a_tag_label_edit_is_never_kept_in_cached_counts_by_a_process_that_lags(client, catalog):
+    # Labels come from a per-process vocabulary kept 5 minutes. A process that had not yet
+    # reloaded it cached the counts with the old label under the new generation, and every
+    # process then served that for another 5 minutes, under a validator that looked fresh.
+    from portal.models import Tag
+    from search import facets
+
+    def labels():
+        body = client.get("/api/search", {"q": "viewer"}).json()
+        shown = {f["name"]: f for f in body["facets"]}["tag.interface"]["values"]
+        return {v["value"]: v["label"] for v in shown}
+
+    Tag.objects.filter(facet="interface", value="x11").update(label="Old Label")
+    facets._vocabulary.reset()
+    writer.process_outbox()
+    assert labels()["x11"] == "Old Label"
+    Tag.objects.filter(facet="interface", value="x11").update(label="New Label")
+    writer.process_outbox()  # the trigger reindexed its packages: the generation moved on
+    # This process still has the old vocabulary: counts cached with it.
+    assert labels()["x11"] == "Old Label"
+    facets._vocabulary.reset()  # its 5 minutes are over (or another process answers)
+    assert labels()["x11"] == "New Label"
+
+
+def test_a_tag_label_edited_in_the_admin_shows_at_once_in_that_process(client, catalog):
+    from django.contrib.auth import get_user_model
+
+    from portal.models import Tag
+
+    tag = Tag.objects.get(facet="interface", value="x11")
+    editor = get_user_model().objects.create_superuser("labeller", "l@example.org", "pw")
+    client.force_login(editor)
+    client.get("/api/search", {"q": "viewer"})  # the vocabulary is read and kept
+    form = {"facet": tag.facet, "value": tag.value, "label": "Edited In Admin"}
+    assert client.post(f"/admin/portal/tag/{tag.pk}/change/", form).status_code == 302
+    writer.process_outbox()
+    client.logout()
+    body = client.get("/api/search", {"q": "viewer"}).json()
+    shown = {f["name"]: f for f in body["facets"]}["tag.interface"]["values"]
+    assert {v["value"]: v["label"] for v in shown}["x11"] == "Edited In Admin"
+
+
 def test_facet_value_search(client, catalog):
     response = client.get("/api/facets/tag.interface", {"contains": "X1"})
     assert response.status_code == 200
