@@ -236,7 +236,8 @@ def _schemas() -> dict[str, Any]:
                 "next_cursor": {
                     **_NULLABLE_STRING,
                     "description": "Send as `cursor` for the next page (past the paging "
-                    "window too); null on the last page.",
+                    "window too); null on the last page (a full page reached by cursor may be "
+                    "followed by an empty one).",
                 },
                 "did_you_mean": {
                     **_NULLABLE_STRING,

@@ -713,6 +713,17 @@ def test_cursor_paging_walks_everything_once(client, catalog):
     assert seen == sorted(seen) and len(seen) == len(set(seen)) == 25
 
 
+def test_a_page_that_ends_at_the_last_hit_gives_no_cursor(client, catalog):
+    # A full last page offered a cursor to a page of nothing (the schema: null on the
+    # last page).
+    _, body = api(client, q="frobnicator", page_size=25, sort="name")
+    assert len(body["hits"]) == 25 and body["next_cursor"] is None
+    _, body = api(client, q="frobnicator", page_size=5, page=5, sort="name")
+    assert len(body["hits"]) == 5 and body["next_cursor"] is None
+    _, body = api(client, q="frobnicator", page_size=5, page=4, sort="name")
+    assert body["next_cursor"] is not None
+
+
 def test_highlights_are_safe_html(client, catalog):
     _, body = api(client, q="scripted")
     html = body["hits"][0]["highlight"]["summary"]
