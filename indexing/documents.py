@@ -26,6 +26,7 @@ from django.db import connection
 
 from search import meaning, ranking
 from search.facets import SIZE
+from search.indices import about_the_index
 
 # Fields a document gets from its row (the order of the SELECT below). Tags come with their
 # labels from Debian's vocabulary, in the tags' order (not the "special" facet's: its labels
@@ -168,19 +169,14 @@ def action(index: str, pk: int, version: int, source: dict[str, Any] | None) -> 
     return op
 
 
-# 400s that are about the index, not the document: a retry later may well succeed.
-_INDEX_LEVEL = frozenset({"index_not_found_exception", "index_closed_exception"})
-
-
 def refusal(op: str, detail: dict[str, Any]) -> str | None:
     """Why Elasticsearch refused this one document for what it is (a 400 on writing it,
     which no retry changes), or None: accepted, or failed for another reason (a conflict,
     overload, a missing or closed index). ``op`` and ``detail``: one bulk response item."""
     error = detail.get("error") or {}
-    kind = error.get("type")
-    if op not in ("index", "create") or detail.get("status") != 400 or kind in _INDEX_LEVEL:
+    if op not in ("index", "create") or detail.get("status") != 400 or about_the_index(error):
         return None
-    return f"{kind}: {error.get('reason', '')}"[:500]
+    return f"{error.get('type')}: {error.get('reason', '')}"[:500]
 
 
 _NOT_COMPARED = {STAMP_FIELD, meaning.FIELD}

@@ -145,6 +145,19 @@ def index_body(*, bulk_load: bool = False) -> dict[str, Any]:
     return body
 
 
+# Elasticsearch errors about the index rather than the request or the document (a 400 for a
+# closed index, a 404 for a missing one): a later try may well succeed, and the visitor's
+# words or the package are not at fault. One rule for the search service and the writers.
+INDEX_ERRORS = ("index_not_found_exception", "index_closed_exception")
+
+
+def about_the_index(error: Any) -> bool:
+    """Whether an error (a response body, a bulk item's error, its root causes included) is
+    about the index itself (:data:`INDEX_ERRORS`)."""
+    text = str(error)
+    return any(kind in text for kind in INDEX_ERRORS)
+
+
 def index_meta(index: str, es: Elasticsearch | None = None) -> dict[str, Any]:
     """The ``_meta`` an index was created with (schema digest, when it went live)."""
     es = es or client()

@@ -47,7 +47,7 @@ from elasticsearch import (
 
 from search import analytics, cache, curation, freshness, meaning, query, ratelimit, stores
 from search.facets import FacetKind, RangeFacet, registry, vocabulary_version
-from search.indices import client, indices_behind, read_alias
+from search.indices import about_the_index, client, indices_behind, read_alias
 from search.params import (
     DEFAULT_PAGE_SIZE,
     MAX_RESULT_WINDOW,
@@ -140,7 +140,7 @@ def _guard(call: Callable[[], T]) -> T:
     try:
         return call()
     except BadRequestError as exc:
-        if _about_the_index(exc.body):  # a closed index: not the visitor's words
+        if about_the_index(exc.body):  # a closed index: not the visitor's words
             raise SearchUnavailable(f"the search index cannot be searched ({exc})") from exc
         raise _rejected(exc) from None
     except NotFoundError as exc:
@@ -169,14 +169,6 @@ def _whole(call: Callable[[], Any]) -> Any:
     raise SearchUnavailable(f"{failed} shard(s) of the search index did not answer")
 
 
-# 400s about the index rather than the request (search.indices' lifecycle, an operator).
-_INDEX_ERRORS = ("index_closed_exception",)
-
-
-def _about_the_index(body: Any) -> bool:
-    return any(kind in str(body) for kind in _INDEX_ERRORS)
-
-
 def _rejected(reason: object) -> InvalidSearch:
     logger.warning("search engine rejected a query: %s", reason)
     return InvalidSearch("This search could not be processed; try fewer or simpler words.", "q")
@@ -192,7 +184,7 @@ def _run_all(bodies: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for response in responses:
         if "error" in response:
             status, error = response.get("status"), response["error"]
-            if status == 400 and not _about_the_index(error):
+            if status == 400 and not about_the_index(error):
                 raise _rejected(error)
             raise SearchUnavailable(f"a search of an msearch failed ({status}): {error}")
     hits, counts = responses
