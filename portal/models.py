@@ -16,7 +16,8 @@ from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
-from django.urls import reverse
+
+from portal.links import package_url
 
 # Debian homepages include ftp:// and gopher:// URLs.
 HOMEPAGE_VALIDATOR = URLValidator(schemes=["http", "https", "ftp", "ftps", "gopher"])
@@ -194,7 +195,7 @@ class Package(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("portal:package", args=[self.name])
+        return package_url(self.name)
 
 
 class DependencyKind(models.TextChoices):

@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+
+from portal.links import package_url
 
 if TYPE_CHECKING:  # only for annotations: params imports facets, which imports this module
     from search.params import SearchParams
@@ -202,7 +203,7 @@ def hit_json(hit: Hit) -> dict[str, Any]:
         "tags": hit.tags,
         "score": hit.score,
         "highlight": {k: str(v) for k, v in hit.highlight.items()},
-        "url": reverse("portal:package", args=[hit.name]),
+        "url": package_url(hit.name),
         "promoted": hit.promoted,
     }
 

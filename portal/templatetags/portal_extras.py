@@ -3,6 +3,8 @@
 from django import template
 from django.template.defaultfilters import filesizeformat
 
+from portal.links import package_url
+
 register = template.Library()
 
 
@@ -12,3 +14,11 @@ def filesizeformat_kb(value: int | None) -> str:
     if value is None:
         return ""
     return filesizeformat(int(value) * 1024)
+
+
+@register.filter(name="package_url")
+def package_url_filter(name: str) -> str:
+    """``{{ name|package_url }}``: the package page's path, as ``{% url 'portal:package' name %}``
+    gives it, without the URL resolver (``portal.links``: a search page has 20 of them, a
+    library's page 300 more)."""
+    return package_url(name)
