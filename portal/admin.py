@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import Case, Count, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
@@ -42,10 +42,17 @@ admin.site.index_template = "admin/portal_index.html"
 
 
 class EstimatedCountPaginator(Paginator):
-    """Uses the planner's row estimate for an unfiltered table instead of ``COUNT(*)``."""
+    """Uses the planner's row estimate for an unfiltered table instead of ``COUNT(*)``.
 
-    @cached_property
-    def count(self) -> int:
+    The estimate lags behind what changed since the table was last analysed: too low, the
+    last page was cut at the estimate and the last packages could not be reached; too high,
+    the last pages were empty. The pages near the estimate's end (the last two, and any
+    number past it, which gets the real last page) and a page that comes back short before
+    it are worked out with the exact count instead: a ``COUNT(*)`` runs only for someone
+    who pages to the end."""
+
+    def estimate(self) -> int | None:
+        """The planner's row count of an unfiltered table of more than 10,000 rows."""
         query = getattr(self.object_list, "query", None)
         if query is not None and not query.where and not query.distinct:
             table = self.object_list.model._meta.db_table
@@ -54,7 +61,34 @@ class EstimatedCountPaginator(Paginator):
                 row = cursor.fetchone()
             if row and row[0] and row[0] > 10_000:
                 return int(row[0])
-        return super().count
+        return None
+
+    @cached_property
+    def count(self) -> int:
+        estimate = self.estimate()
+        self.estimated = estimate is not None
+        return super().count if estimate is None else estimate
+
+    def page(self, number: Any) -> Page:
+        if not (self.count and self.estimated):
+            return super().page(number)
+        try:
+            wanted = int(number)
+        except (TypeError, ValueError):
+            return super().page(number)  # validate_number() says what is wrong with it
+        if wanted >= self.num_pages - 1:
+            return self._exact_page(wanted)
+        page = super().page(wanted)
+        if len(page.object_list) < self.per_page:  # short before the end: estimated too high
+            return self._exact_page(wanted)
+        return page
+
+    def _exact_page(self, number: int) -> Page:
+        self.__dict__["count"] = self.object_list.count()
+        self.__dict__.pop("num_pages", None)
+        self.estimated = False
+        # A link the estimate drew past the real end gets the real last page.
+        return super().page(min(number, self.num_pages))
 
 
 class InputFilter(admin.SimpleListFilter):

@@ -111,3 +111,31 @@ def test_admin_edit_reaches_search(celery_worker, search_index, editor_client):
     result = wait_for(lambda: (r := service.search("zymurgical")).total == 1 and r, timeout=20)
     assert [h.name for h in result.hits] == ["quuxedit"]
     assert service.search("quuxedit").hits[0].summary == ("now with zymurgical flavour")
+
+
+@pytest.mark.parametrize("off_by", [-3, 30])
+def test_estimated_count_never_hides_the_last_packages(off_by, monkeypatch):
+    """The planner's estimate lags behind inserts and deletes: paging must still reach the
+    last package, and no page may be empty."""
+    from portal.admin import EstimatedCountPaginator
+    from portal.models import Package
+
+    for i in range(25):
+        make_package(f"paged-{i:02d}")
+    rows = Package.objects.order_by("name")
+    exact = rows.count()
+    monkeypatch.setattr(EstimatedCountPaginator, "estimate", lambda self: exact + off_by)
+    paginator = EstimatedCountPaginator(rows, 10)
+    assert paginator.count == exact + off_by  # the first pages use the estimate
+    last = paginator.page(paginator.num_pages)
+    assert list(last.object_list)  # never an empty page
+    assert last.object_list[len(last.object_list) - 1].name == rows.last().name
+    seen = []
+    number = 1
+    while True:
+        page = EstimatedCountPaginator(rows, 10).page(number)
+        seen += [p.name for p in page.object_list]
+        if not page.has_next():
+            break
+        number += 1
+    assert seen == [p.name for p in rows]
