@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import Case, Count, OuterRef, QuerySet, Subquery, Value, When
@@ -91,6 +92,22 @@ class EstimatedCountPaginator(Paginator):
         return super().page(min(number, self.num_pages))
 
 
+def lookup_value(value: str | None) -> str | None:
+    """A list filter's value, or ``IncorrectLookupParameters`` (the admin's own "bad
+    lookup" page) for one PostgreSQL cannot hold: a NUL character was a server error."""
+    if value and "\x00" in value:
+        raise IncorrectLookupParameters(f"A filter value cannot contain NUL: {value!r}")
+    return value
+
+
+def search_term(request: HttpRequest) -> str:
+    """What the editor searched for: the change list's ``q``, or what the autocomplete of a
+    package field (promotions, dependencies) sends as ``term``; empty for a term with a NUL
+    character (the change list's search form rejects it)."""
+    term = request.GET.get("q", request.GET.get("term", "")).strip()[:200]
+    return "" if "\x00" in term else term
+
+
 class InputFilter(admin.SimpleListFilter):
     """A list filter with a text box instead of one link per value."""
 
@@ -115,7 +132,7 @@ class MaintainerFilter(InputFilter):
     parameter_name = "maintainer_name"
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        value = (self.value() or "").strip()
+        value = (lookup_value(self.value()) or "").strip()
         if value:
             return queryset.filter(maintainer__name__icontains=value)
         return queryset
@@ -130,7 +147,7 @@ class TagFacetFilter(admin.SimpleListFilter):
         return [(f, f) for f in facets]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value():
+        if lookup_value(self.value()):
             # A semi-join: no DISTINCT over whole rows (descriptions are long).
             tagged = Package.tags.through.objects.filter(tag__facet=self.value())
             return queryset.filter(pk__in=tagged.values("package_id"))
@@ -145,7 +162,7 @@ class TagValueFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         facet = request.GET.get(TagFacetFilter.parameter_name)
-        if not facet:
+        if not facet or "\x00" in facet:  # TagFacetFilter says what is wrong with it
             return []
         return [(str(t.pk), t.value) for t in Tag.objects.filter(facet=facet)]
 
@@ -226,12 +243,14 @@ class PackageAdmin(admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
+        if "\x00" in search_term:  # the autocomplete's term (the list's form rejects it)
+            return queryset.none(), False
         return super().get_search_results(request, queryset, search_term.strip()[:200])
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # ModelAdmin.get_queryset, with the annotation its ordering needs made first.
         queryset = self.model._default_manager.get_queryset()
-        term = request.GET.get("q", "").strip()[:200]
+        term = search_term(request)
         if term:
             # For get_ordering: the package named so first, then names starting so.
             queryset = queryset.annotate(
@@ -244,7 +263,7 @@ class PackageAdmin(admin.ModelAdmin):
         return queryset.order_by(*self.get_ordering(request))
 
     def get_ordering(self, request: HttpRequest) -> list[str]:
-        if request.GET.get("q", "").strip():
+        if search_term(request):
             return ["_match", "name"]
         return list(self.ordering)
 

@@ -139,3 +139,42 @@ def test_estimated_count_never_hides_the_last_packages(off_by, monkeypatch):
             break
         number += 1
     assert seen == [p.name for p in rows]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"q": "\x00"}, {"maintainer_name": "a\x00"}, {"tag_facet": "\x00"}, {"tag_facet": "x\x00y"}],
+)
+def test_a_nul_character_in_the_package_list_is_not_a_server_error(editor_client, params):
+    make_package("nul-probe")
+    response = editor_client.get("/admin/portal/package/", params)
+    assert response.status_code in (200, 302), response.status_code
+
+
+def test_a_nul_character_in_the_package_autocomplete_finds_nothing(editor_client):
+    make_package("nul-probe")
+    response = editor_client.get(
+        "/admin/autocomplete/",
+        {
+            "term": "nul\x00",
+            "app_label": "search",
+            "model_name": "promotion",
+            "field_name": "package",
+        },
+    )
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
+def test_the_package_autocomplete_puts_the_package_named_so_first(editor_client):
+    """Editors pinning a package type its name: ``vim`` first, before ``apvlv`` (whose
+    summary says vim) and the alphabet's other ``vim-*``."""
+    make_package("aaa-viewer", summary="vim-like keys for documents")
+    make_package("vim-addon", summary="an add-on")
+    make_package("vim", summary="Vi IMproved")
+    response = editor_client.get(
+        "/admin/autocomplete/",
+        {"term": "vim", "app_label": "search", "model_name": "promotion", "field_name": "package"},
+    )
+    assert response.status_code == 200
+    assert [r["text"] for r in response.json()["results"]][:2] == ["vim", "vim-addon"]
