@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -33,7 +33,8 @@ COUNTS_TTL = 10.0  # the index/row count check is remembered this long per proce
 
 def _postgres() -> str:
     try:
-        with connection.cursor() as cursor:
+        # SET LOCAL lasts one transaction (in autocommit it did nothing).
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL statement_timeout = 2000")
             cursor.execute("SELECT 1")
             cursor.fetchone()

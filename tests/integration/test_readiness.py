@@ -82,3 +82,22 @@ def test_a_closed_live_index_is_unready_and_unavailable_not_a_bad_query(client, 
         assert search.status_code == 503
     finally:
         es().indices.open(index=search_index, wait_for_active_shards=1)
+
+
+def test_the_postgres_probe_runs_under_its_statement_timeout():
+    """``SET LOCAL`` lasts one transaction: in autocommit it did nothing, and the probe ran
+    without a timeout."""
+    from django.db import connection
+
+    from config import health
+
+    seen = []
+
+    def record(execute, sql, params, many, context):
+        seen.append((sql, connection.in_atomic_block))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        assert health._postgres() == "ok"
+    assert seen[0][0].startswith("SET LOCAL statement_timeout")
+    assert all(in_transaction for _sql, in_transaction in seen), seen
