@@ -14,6 +14,8 @@ from indexing import verify as drift
 from indexing.signals import kick_after_commit
 from indexing.status import collect
 
+DEFAULT_SAMPLE = 1000  # documents compared field by field by --verify
+
 
 class Command(BaseCommand):
     help = (
@@ -31,8 +33,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--sample",
             type=int,
-            default=1000,
-            help="with --verify: documents compared field by field (default 1000)",
+            default=None,
+            help=f"with --verify: documents compared field by field (default {DEFAULT_SAMPLE})",
         )
         parser.add_argument(
             "--full", action="store_true", help="with --verify: compare every document's content"
@@ -53,7 +55,9 @@ class Command(BaseCommand):
             status = collect()
             report = None
             if options["verify"] or options["repair"]:
-                report = drift.verify(sample=None if options["full"] else options["sample"])
+                sample = options["sample"]
+                sample = None if options["full"] else DEFAULT_SAMPLE if sample is None else sample
+                report = drift.verify(sample=sample)
         except rebuild.RebuildError as exc:
             raise CommandError(str(exc)) from None
         except NotFoundError as exc:
@@ -72,7 +76,13 @@ class Command(BaseCommand):
         return removed, status, report
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["sample"] < 0:
+        verifying = options["verify"] or options["repair"]
+        if not verifying and (options["full"] or options["sample"] is not None):
+            raise CommandError(
+                "--full and --sample say how to verify: add --verify (or --repair), "
+                "e.g. `manage.py search_status --verify --full`"
+            )
+        if options["sample"] is not None and options["sample"] < 0:
             raise CommandError("--sample must be 0 or more")
         removed, status, report = self.gather(options)
         if removed:
