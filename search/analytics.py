@@ -90,8 +90,9 @@ def visitor_key(request: Any) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def log_search(query: str, total: int, visitor: str) -> None:
-    """Record one search (called by the views; never raises, never blocks for long)."""
+def log_search(query: str, total: int | None, visitor: str) -> None:
+    """Record one search (called by the views; never raises, never blocks for long);
+    ``total`` None: its total does not tell whether the words found anything."""
     normal = normalise_query(query)
     if not normal or breaker.open:
         return

@@ -640,9 +640,13 @@ def over_rate_limit(request: Any) -> tuple[int, str] | None:
 
 
 def log_search(request: Any, params: SearchParams, total: int) -> None:
-    """Record a visitor's first page of results for the analytics (never raises)."""
+    """Record a visitor's first page of results for the analytics (never raises). A
+    filtered search's total says nothing about its words (``firefox-esr`` in the games
+    section finds nothing, as it should): it is logged as a search, without a total, so
+    "Queries that found nothing" lists only words that found nothing."""
     if params.page == 1 and params.cursor is None:
-        analytics.log_search(params.q, total, analytics.visitor_key(request))
+        found = None if params.filters else total
+        analytics.log_search(params.q, found, analytics.visitor_key(request))
 
 
 @dataclass

@@ -223,3 +223,18 @@ def test_the_curation_forms_refuse_what_would_fail_or_do_nothing(superuser_clien
     changed = superuser_client.post(synonyms, {"terms": "c++, cplusplus", "enabled": "on"})
     assert changed.status_code == 200 and "c++" in changed.content.decode()
     assert not SynonymSet.objects.filter(terms__contains="cplusplus").exists()
+
+
+def test_a_search_its_filters_emptied_is_not_a_query_that_found_nothing(client, small):
+    """The list of queries that found nothing tells editors which words need a synonym or a
+    promotion: a search for words that match, narrowed by a filter to nothing, is not one."""
+    analytics.flush()
+    QueryStat.objects.all().delete()
+    body = client.get("/api/search", {"q": "pdf", "section": "games"}).json()
+    assert body["total"] == 0
+    client.get("/api/search", {"q": "nosuchthingatall"}, HTTP_USER_AGENT="visitor-c")
+    client.get("/", {"q": "nosuchthingatall", "section": "games"}, HTTP_USER_AGENT="visitor-d")
+    analytics.flush()
+    stats = {s.query: (s.searches, s.zero_results) for s in QueryStat.objects.all()}
+    # Filtered searches still count as searches; only the unfiltered one says "nothing".
+    assert stats == {"pdf": (1, 0), "nosuchthingatall": (2, 1)}
