@@ -29,6 +29,9 @@ from psycopg2.extras import execute_values
 from portal import vocabulary
 from portal.models import (
     HOMEPAGE_VALIDATOR,
+    MAX_DESCRIPTION,
+    MAX_DOWNLOAD_SIZE_BYTES,
+    MAX_INSTALLED_SIZE_KB,
     NAME_RE,
     Architecture,
     Dependency,
@@ -40,9 +43,6 @@ from portal.models import (
 
 DEFAULT_BATCH_SIZE = 2000
 EMBEDDED_EMAIL_RE = re.compile(r"^\s*(.+?)\s*<([^<>\s]+@[^<>\s]+)>\s*,?\s*$")
-MAX_INSTALLED_SIZE_KB = 200 * 1024 * 1024  # 200 GB installed: no real package is near it
-MAX_DOWNLOAD_SIZE_BYTES = 50 * 1024**3  # 50 GB .deb
-MAX_DESCRIPTION = 1_000_000
 MAX_LINE_BYTES = 2_000_000
 REQUIRED = ("name", "version", "section", "priority", "architecture", "maintainer", "summary")
 INVALID_UTF8 = "\0invalid-utf8"  # what read_lines yields for a line that is not UTF-8

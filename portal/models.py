@@ -12,15 +12,26 @@ from __future__ import annotations
 import re
 
 from django.contrib.postgres.indexes import GinIndex, OpClass
-from django.core.validators import RegexValidator, URLValidator
+from django.core.validators import (
+    MaxLengthValidator,
+    MaxValueValidator,
+    MinValueValidator,
+    RegexValidator,
+    URLValidator,
+)
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
 
 from portal.links import package_url
+from portal.validators import TAG_SEPARATOR, validate_filterable, validate_tag_facet
 
 # Debian homepages include ftp:// and gopher:// URLs.
 HOMEPAGE_VALIDATOR = URLValidator(schemes=["http", "https", "ftp", "ftps", "gopher"])
+# Limits no real package is near, for the admin's forms and the importer alike.
+MAX_INSTALLED_SIZE_KB = 200 * 1024 * 1024  # 200 GB installed
+MAX_DOWNLOAD_SIZE_BYTES = 50 * 1024**3  # 50 GB .deb
+MAX_DESCRIPTION = 1_000_000
 
 
 class Priority(models.TextChoices):
@@ -39,7 +50,7 @@ class Architecture(models.TextChoices):
 class Section(models.Model):
     """An archive section (``libs``, ``python``, ``web`` ...)."""
 
-    name = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=64, unique=True, validators=[validate_filterable])
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -52,7 +63,7 @@ class Section(models.Model):
 class Maintainer(models.Model):
     """A person or team maintaining packages."""
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_filterable])
     email = models.EmailField(max_length=254)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -88,8 +99,8 @@ class Tag(models.Model):
     """A debtag, ``facet::value`` split in two (``interface::x11``), with its human label
     from Debian's tag vocabulary ("X Window System"); search matches the label as words."""
 
-    facet = models.CharField(max_length=64)
-    value = models.CharField(max_length=128)
+    facet = models.CharField(max_length=64, validators=[validate_tag_facet])
+    value = models.CharField(max_length=128, validators=[validate_filterable])
     label = models.CharField(max_length=200, blank=True, db_default="")
     description = models.TextField(blank=True, db_default="")
     updated_at = models.DateTimeField(auto_now=True)
@@ -106,7 +117,7 @@ class Tag(models.Model):
     @classmethod
     def split(cls, raw: str) -> tuple[str, str]:
         """Split ``facet::value``; raise ValueError for anything else."""
-        facet, sep, value = raw.partition("::")
+        facet, sep, value = raw.partition(TAG_SEPARATOR)
         if not sep or not facet or not value:
             raise ValueError(f"tag {raw!r} is not of the form facet::value")
         return facet, value
@@ -114,6 +125,11 @@ class Tag(models.Model):
 
 # A Debian package name (Debian policy 5.6.1): the importer and the admin both check it.
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.\-]*$")
+NAME_VALIDATOR = RegexValidator(
+    NAME_RE,
+    "A Debian package name: lower-case letters, digits and + - . only, "
+    "starting with a letter or digit.",
+)
 
 
 class Package(models.Model):
@@ -122,18 +138,12 @@ class Package(models.Model):
     name = models.CharField(
         max_length=200,
         unique=True,
-        validators=[
-            RegexValidator(
-                NAME_RE,
-                "A Debian package name: lower-case letters, digits and + - . only, "
-                "starting with a letter or digit.",
-            )
-        ],
+        validators=[NAME_VALIDATOR],
     )
     version = models.CharField(max_length=200)
     source = models.CharField(max_length=200, blank=True)
     summary = models.CharField(max_length=500, blank=True)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, validators=[MaxLengthValidator(MAX_DESCRIPTION)])
     section = models.ForeignKey(Section, on_delete=models.PROTECT, related_name="packages")
     priority = models.CharField(
         max_length=16, choices=Priority.choices, default=Priority.OPTIONAL, db_index=True
@@ -142,8 +152,16 @@ class Package(models.Model):
         max_length=16, choices=Architecture.choices, default=Architecture.AMD64
     )
     homepage = models.CharField(max_length=500, blank=True, validators=[HOMEPAGE_VALIDATOR])
-    installed_size_kb = models.BigIntegerField(null=True, blank=True)
-    download_size_bytes = models.BigIntegerField(null=True, blank=True)
+    installed_size_kb = models.BigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_INSTALLED_SIZE_KB)],
+    )
+    download_size_bytes = models.BigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_DOWNLOAD_SIZE_BYTES)],
+    )
     maintainer = models.ForeignKey(Maintainer, on_delete=models.PROTECT, related_name="packages")
     tags = models.ManyToManyField(Tag, related_name="packages", blank=True)
     # How many packages depend on (recommend) this one: popularity signals. Maintained by
@@ -213,7 +231,7 @@ class Dependency(models.Model):
 
     package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="dependencies")
     kind = models.CharField(max_length=16, choices=DependencyKind.choices)
-    target_name = models.CharField(max_length=200)
+    target_name = models.CharField(max_length=200, validators=[NAME_VALIDATOR])
     target = models.ForeignKey(
         Package,
         on_delete=models.SET_NULL,

@@ -30,12 +30,12 @@ from django.db.models import Count
 
 from portal.models import Tag
 from portal.models import TagFacet as TagFacetModel
+from portal.validators import TAG_SEPARATOR
 from search.results import FacetValue
 from search.stores import Memo
 
 TAG_PREFIX = "tag."
 TAGS_FIELD = "tags"
-TAG_SEPARATOR = "::"
 SIDEBAR_TAG_FACETS = 8  # tag facets shown by default (the most used ones, plus any selected)
 TAG_FACET_TTL = 300.0
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from portal.validators import visible
 from search.facets import FacetRegistry
 
 MAX_QUERY_LENGTH = 200
@@ -90,8 +91,9 @@ def clean_text(value: str) -> str:
 
 def clean_value(value: str) -> str:
     """A filter value: control and invisible formatting characters dropped, the ends trimmed;
-    inner spaces are kept, as the index keeps them ("Debian  Python Team")."""
-    return "".join(ch for ch in value if unicodedata.category(ch)[0] != "C").strip()
+    inner spaces are kept, as the index keeps them ("Debian  Python Team"). The catalog's
+    forms refuse values this would change (``portal.validators``: one rule)."""
+    return visible(value)
 
 
 def whole_number(raw: str | None, name: str, default: int, low: int, high: int) -> int:

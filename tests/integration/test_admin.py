@@ -178,3 +178,61 @@ def test_the_package_autocomplete_puts_the_package_named_so_first(editor_client)
     )
     assert response.status_code == 200
     assert [r["text"] for r in response.json()["results"]][:2] == ["vim", "vim-addon"]
+
+
+def field_errors(response, form="adminform"):
+    return response.context[form].form.errors
+
+
+@pytest.mark.parametrize(
+    "model, data, field",
+    [
+        ("section", {"name": "zz\u00adsec"}, "name"),
+        ("maintainer", {"name": "ZZ Rev\u200bTeam", "email": "z@example.org"}, "name"),
+        ("tag", {"facet": "zz::x", "value": "y", "label": "", "description": ""}, "facet"),
+        ("tag", {"facet": "zz", "value": "a\u200bb", "label": "", "description": ""}, "value"),
+    ],
+)
+def test_names_a_filter_could_never_select_are_refused(editor_client, model, data, field):
+    """Search filters drop control and invisible characters (``search.params``): a section,
+    maintainer or tag keeping one was offered as a filter that always found nothing; and a
+    tag facet holding ``::`` (the separator of facet and value) broke every tag list."""
+    response = editor_client.post(f"/admin/portal/{model}/add/", data)
+    assert response.status_code == 200, response.status_code  # the form again, not a save
+    assert field in field_errors(response)
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"installed_size_kb": 9223372036854775807}, "installed_size_kb"),
+        ({"installed_size_kb": -5}, "installed_size_kb"),
+        ({"download_size_bytes": 9223372036854775807}, "download_size_bytes"),
+        ({"description": "x" * 1_000_001}, "description"),
+    ],
+)
+def test_the_package_form_refuses_what_the_importer_refuses(editor_client, overrides, field):
+    package = make_package("limits-probe")
+    response = editor_client.post(
+        f"/admin/portal/package/{package.pk}/change/", change_form_data(package, **overrides)
+    )
+    assert response.status_code == 200
+    assert field in field_errors(response)
+
+
+def test_a_dependency_on_an_invalid_package_name_is_refused(editor_client):
+    package = make_package("deps-probe")
+    data = change_form_data(package)
+    data.update(
+        {
+            "dependencies-TOTAL_FORMS": 1,
+            "dependencies-0-kind": "depends",
+            "dependencies-0-target_name": "Bad Name!!",
+            "dependencies-0-package": package.pk,
+        }
+    )
+    response = editor_client.post(f"/admin/portal/package/{package.pk}/change/", data)
+    assert response.status_code == 200
+    inline = response.context["inline_admin_formsets"][0].formset
+    assert "target_name" in inline.forms[0].errors
+    assert not package.dependencies.exists()
