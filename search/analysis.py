@@ -83,6 +83,26 @@ english_text = analyzer(
     tokenizer="standard",
     filter=["lowercase", "asciifolding", english_possessive, english_stemmer],
 )
+# Adjacent words joined ("anti virus" -> "antivirus", "e-mail" -> "email", "boot loader" ->
+# "bootloader"), alone (no single words): a one-word query finds what is written in two.
+joined_pairs = token_filter(
+    "joined_pairs",
+    "shingle",
+    min_shingle_size=2,
+    max_shingle_size=2,
+    output_unigrams=False,
+    token_separator="",
+)
+# Words with a digit are left out: "GTK 3" is not a word "gtk3" (names have their fields).
+no_digit_words = char_filter(
+    "no_digit_words", "pattern_replace", pattern="[^\\s]*[0-9][^\\s]*", replacement=" "
+)
+joined_words = analyzer(
+    "joined_words",
+    tokenizer="standard",
+    char_filter=[no_digit_words],
+    filter=["lowercase", "asciifolding", joined_pairs, english_stemmer],
+)
 plain_text = analyzer("plain_text", tokenizer="standard", filter=["lowercase", "asciifolding"])
 
 # English word forms the Porter stemmer does not join (agent nouns and their verb, British

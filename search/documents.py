@@ -59,7 +59,16 @@ class PackageDocument(Document):
         analyzer=analysis.english_text,
         search_analyzer=analysis.english_search,
         index_options="offsets",
-        fields={"exact": fields.TextField(analyzer=analysis.plain_text)},
+        fields={
+            "exact": fields.TextField(analyzer=analysis.plain_text),
+            # Two adjacent words as one ("anti virus" as "antivirus"): searched with the
+            # words as typed, so a word typed whole finds a summary that splits it.
+            "joined": fields.TextField(
+                analyzer=analysis.joined_words,
+                search_analyzer=analysis.english_search,
+                index_options="freqs",
+            ),
+        },
     )
     description = fields.TextField(
         analyzer=analysis.english_text,

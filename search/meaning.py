@@ -101,5 +101,6 @@ def document_text(name: str, summary: str, description: str, labels: Iterable[st
 
 
 def applies(significant_words: Sequence[str]) -> bool:
-    """Whether a query's meaning is used: only for several significant words."""
+    """Whether a query's meaning is used: only for several words that are not stop words
+    (generic ones count: "backup tool")."""
     return len(significant_words) > 1

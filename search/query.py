@@ -33,6 +33,7 @@ TEXT_FIELDS = [
     "name^2",
     "name.nolib^1.5",
     "summary^3",
+    "summary.joined^3",
     "description",
     "tag_words^2",
     "tags.text^1.5",
@@ -162,6 +163,12 @@ GENERIC = frozenset(
         "apps",
         "utility",
         "utilities",
+        # "<program> alternative": a program like the named one (octave says "MATLAB
+        # compatible", not "alternative").
+        "alternative",
+        "alternatives",
+        "replacement",
+        "equivalent",
     }
 )  # fmt: skip
 EXACT_NAME_BOOST = 10_000.0  # outside the prior and kind factors: nothing outranks it
@@ -257,6 +264,27 @@ def _phrase(text: str) -> dict[str, Any]:
     }
 
 
+def _phrase_words(whole: str) -> str:
+    """The words of a query that make its phrase: without a generic word that ends it
+    ("backup tool" is a need for backup, and "Backup tool for MariaDB" is no closer to it
+    than "backup program"), or that starts it before a stop word ("tool to convert audio
+    files"), nor the stop words at either end. A generic word that qualifies the next one
+    stays ("software synthesizer", "application launcher")."""
+    words = whole.split()
+
+    def bare(word: str) -> str:
+        return word.lower().strip(".,;:!?()[]{}'\"")
+
+    while words and (bare(words[-1]) in STOPWORDS or bare(words[-1]) in GENERIC):
+        words.pop()
+    while words and (
+        bare(words[0]) in STOPWORDS
+        or (bare(words[0]) in GENERIC and len(words) > 1 and bare(words[1]) in STOPWORDS)
+    ):
+        words.pop(0)
+    return " ".join(words)
+
+
 def _bonuses(free: str, whole: str) -> list[dict[str, Any]]:
     """Scoring only: every word present, names starting with the query, the words as a
     phrase, generic words a package says of itself."""
@@ -291,14 +319,61 @@ def _bonuses(free: str, whole: str) -> list[dict[str, Any]]:
                 }
             }
         )
-    if len(whole.split()) > 1:
+    phrase = _phrase_words(whole)
+    if len(phrase.split()) > 1:
         # The words as a phrase, in order, beat the same words scattered.
         bonuses += [
-            {"constant_score": {"filter": {"match_phrase": {"name": whole}}, "boost": 50}},
-            {"constant_score": {"filter": {"match_phrase": {"summary.exact": whole}}, "boost": 50}},
-            {"match_phrase": {"description.exact": {"query": whole, "slop": 1, "boost": 2}}},
+            {"constant_score": {"filter": {"match_phrase": {"name": phrase}}, "boost": 50}},
+            {
+                "constant_score": {
+                    "filter": {"match_phrase": {"summary.exact": phrase}},
+                    "boost": 50,
+                }
+            },
+            {"match_phrase": {"description.exact": {"query": phrase, "slop": 1, "boost": 2}}},
         ]
     return bonuses
+
+
+# Two words people type apart that packages write as one ("boot loader": GRUB's summary
+# says "Bootloader"; "web cam", "screen shot", "file manager"): each pair of adjacent
+# significant words is also tried joined, as a variant of the words. A joined word no
+# package has costs one term lookup per field and matches nothing.
+COMPOUND_WEIGHT = 0.9
+MAX_COMPOUNDS = 3  # pairs tried (the first ones): a long query's words are rarely one word
+# Not the summary's joined words: the query's pair joined meets them where the summary has
+# the two words side by side, which the phrase bonus already rewards.
+COMPOUND_FIELDS = [f for f in TEXT_FIELDS if f != "summary.joined^3"]
+
+
+def compounds(free: str) -> list[tuple[str, str]]:
+    """For each pair of adjacent alphabetic significant words of ``free`` (at most
+    :data:`MAX_COMPOUNDS`): the significant words with the pair joined, and the joined word."""
+    significant = words_of(free)[0]
+    joined = []
+    for i in range(len(significant) - 1):
+        first, second = significant[i], significant[i + 1]
+        if not (first.isalpha() and second.isalpha()):
+            continue
+        words = [*significant[:i], first + second, *significant[i + 2 :]]
+        joined.append((" ".join(words), first + second))
+    return joined[:MAX_COMPOUNDS]
+
+
+def _compound_match(words: str, joined: str, *, relaxed: bool) -> dict[str, Any]:
+    """Packages matching the words with a pair joined; only the joined word scores (the
+    other words already score in the clause of the words as typed)."""
+    scored = {
+        "multi_match": {
+            "query": joined,
+            "fields": COMPOUND_FIELDS,
+            "type": "cross_fields",
+            "boost": COMPOUND_WEIGHT,
+        }
+    }
+    if words == joined:  # two words: the joined one is all there is to match
+        return scored
+    return {"bool": {"filter": [_words_match(words, relaxed=relaxed)], "must": [scored]}}
 
 
 def text_query(
@@ -326,6 +401,7 @@ def text_query(
         qualify.append(
             {"constant_score": {"filter": {"match": {"name.prefix": whole}}, "boost": 1}}
         )
+        qualify += [_compound_match(w, j, relaxed=relaxed) for w, j in compounds(free)]
         if mode == "fuzzy":
             qualify.append(_typos_match(free))
         must.insert(0, {"bool": {"should": qualify, "minimum_should_match": 1}})

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 
 # -- what a package is -----------------------------------------------------------------
 
-PROGRAM, LIBRARY, MODULE, DEV, DOC, DATA, DEBUG, TRANSITIONAL, META, OTHER = (
+PROGRAM, LIBRARY, MODULE, DEV, DOC, DATA, DEBUG, TRANSITIONAL, META, PLUGIN, OTHER = (
     "program",
     "library",
     "module",
@@ -35,6 +35,7 @@ PROGRAM, LIBRARY, MODULE, DEV, DOC, DATA, DEBUG, TRANSITIONAL, META, OTHER = (
     "debug",
     "transitional",
     "meta",
+    "plugin",
     "other",
 )
 _DOC_NAME = re.compile(r"-(doc|docs|manual|manuals|help|handbook|examples)(-[a-z]+)?$")
@@ -43,6 +44,15 @@ _DEBUG_NAME = re.compile(r"-(dbg|dbgsym)$")
 _DATA_NAME = re.compile(
     r"-(data|common|l10n|i18n|locale|locales|lang|langpack|theme|themes|icons|sounds|fonts?)"
     r"(-[a-z0-9@_.+-]+)?$"
+)
+# A plugin, add-on or extension of another program (cairo-dock-rssreader-plug-in,
+# xfce4-battery-plugin, rhythmbox-plugins, abiword-plugin-grammar; by the naming of their
+# ecosystems: Emacs's elpa-* and *-el, browsers' webext-* and xul-ext-*, audio plugins'
+# *-lv2 and *-ladspa), or tagged role::plugin and not role::program: what people search for
+# is the program, not its add-ons, unless they say so ("gimp plugins").
+_PLUGIN_NAME = re.compile(
+    r"(^|-)(plugins?|plug-ins?|addons?|add-ons?|extensions?)(-|$)"
+    r"|^(elpa|webext|xul-ext)-|-el$|[-.]lv2$|-ladspa$"
 )
 _TRANSITIONAL = re.compile(r"\b(transitional|dummy) package\b", re.IGNORECASE)
 # Modules of a language's ecosystem, named by Debian's policies for them: python3-yaml,
@@ -77,12 +87,23 @@ def package_kind(name: str, section: str, summary: str, tags: Iterable[str]) -> 
         return DOC
     if _DEV_NAME.search(name) or section == "libdevel" or "role::devel-lib" in tags:
         return DEV
+    if _PLUGIN_NAME.search(name) and not (
+        _DATA_NAME.search(name) or _MODULE_NAME.search(name) or name.startswith("lib")
+    ):
+        return PLUGIN
     if "role::program" in tags:
         return PROGRAM
+    return _not_tagged_a_program(name, section, tags)
+
+
+def _not_tagged_a_program(name: str, section: str, tags: set[str]) -> str:
+    """What a package is that the rules above left, and debtags do not call a program."""
     if _DATA_NAME.search(name) or "role::app-data" in tags or "role::data" in tags:
         return DATA
     if _MODULE_NAME.search(name):
         return MODULE
+    if "role::plugin" in tags:  # and not a program: debtags tag some programs as both
+        return PLUGIN
     if section in {"libs", "oldlibs"} or "role::shared-lib" in tags:
         return LIBRARY
     if not tags and section in _PROGRAM_SECTIONS and not name.startswith("lib"):
@@ -157,6 +178,10 @@ DEV_WORDS = {
     "widgets",
 }  # fmt: skip
 DOC_WORDS = {"doc", "docs", "documentation", "manual", "manuals", "handbook", "reference"}
+PLUGIN_WORDS = {
+    "plugin", "plugins", "plug-in", "plug-ins", "addon", "addons", "add-on", "add-ons",
+    "extension", "extensions",
+}  # fmt: skip
 DATA_WORDS = {"data", "font", "fonts", "theme", "themes", "icon", "icons", "sound", "sounds"}
 
 
@@ -180,6 +205,8 @@ def intents(words: Iterable[str]) -> set[str]:
         asked.add(DOC)
     if lowered & DATA_WORDS:
         asked.add(DATA)
+    if lowered & PLUGIN_WORDS:
+        asked.add(PLUGIN)
     return asked
 
 
@@ -193,6 +220,7 @@ KIND_WEIGHTS = {
     DEBUG: 0.1,
     TRANSITIONAL: 0.2,
     META: 0.5,
+    PLUGIN: 0.5,
 }
 PRIOR_WEIGHT = 8.0
 

@@ -321,7 +321,9 @@ def _plan(params: SearchParams, *, with_facets: bool) -> Plan:
         if facet is not None:
             by_name[name] = facet
     free = query.split_query(params.q)[0]
-    uses_meaning = params.sort == "relevance" and meaning.applies(query.words_of(free)[0])
+    # A generic word counts: "backup tool" is a need, whose meaning ranks too.
+    significant, generic = query.words_of(free)
+    uses_meaning = params.sort == "relevance" and meaning.applies([*significant, *generic])
     return Plan(
         params=params,
         facets=shown,

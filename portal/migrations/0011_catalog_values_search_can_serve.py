@@ -7,50 +7,81 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0010_name_and_position_validators'),
+        ("portal", "0010_name_and_position_validators"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='dependency',
-            name='target_name',
-            field=models.CharField(max_length=200, validators=[django.core.validators.RegexValidator(re.compile('^[a-z0-9][a-z0-9+.\\-]*$'), 'A Debian package name: lower-case letters, digits and + - . only, starting with a letter or digit.')]),
+            model_name="dependency",
+            name="target_name",
+            field=models.CharField(
+                max_length=200,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        re.compile("^[a-z0-9][a-z0-9+.\\-]*$"),
+                        "A Debian package name: lower-case letters, digits and + - . only, starting with a letter or digit.",
+                    )
+                ],
+            ),
         ),
         migrations.AlterField(
-            model_name='maintainer',
-            name='name',
-            field=models.CharField(max_length=200, validators=[portal.validators.validate_filterable]),
+            model_name="maintainer",
+            name="name",
+            field=models.CharField(
+                max_length=200, validators=[portal.validators.validate_filterable]
+            ),
         ),
         migrations.AlterField(
-            model_name='package',
-            name='description',
-            field=models.TextField(blank=True, validators=[django.core.validators.MaxLengthValidator(1000000)]),
+            model_name="package",
+            name="description",
+            field=models.TextField(
+                blank=True, validators=[django.core.validators.MaxLengthValidator(1000000)]
+            ),
         ),
         migrations.AlterField(
-            model_name='package',
-            name='download_size_bytes',
-            field=models.BigIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(53687091200)]),
+            model_name="package",
+            name="download_size_bytes",
+            field=models.BigIntegerField(
+                blank=True,
+                null=True,
+                validators=[
+                    django.core.validators.MinValueValidator(0),
+                    django.core.validators.MaxValueValidator(53687091200),
+                ],
+            ),
         ),
         migrations.AlterField(
-            model_name='package',
-            name='installed_size_kb',
-            field=models.BigIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(209715200)]),
+            model_name="package",
+            name="installed_size_kb",
+            field=models.BigIntegerField(
+                blank=True,
+                null=True,
+                validators=[
+                    django.core.validators.MinValueValidator(0),
+                    django.core.validators.MaxValueValidator(209715200),
+                ],
+            ),
         ),
         migrations.AlterField(
-            model_name='section',
-            name='name',
-            field=models.CharField(max_length=64, unique=True, validators=[portal.validators.validate_filterable]),
+            model_name="section",
+            name="name",
+            field=models.CharField(
+                max_length=64, unique=True, validators=[portal.validators.validate_filterable]
+            ),
         ),
         migrations.AlterField(
-            model_name='tag',
-            name='facet',
-            field=models.CharField(max_length=64, validators=[portal.validators.validate_tag_facet]),
+            model_name="tag",
+            name="facet",
+            field=models.CharField(
+                max_length=64, validators=[portal.validators.validate_tag_facet]
+            ),
         ),
         migrations.AlterField(
-            model_name='tag',
-            name='value',
-            field=models.CharField(max_length=128, validators=[portal.validators.validate_filterable]),
+            model_name="tag",
+            name="value",
+            field=models.CharField(
+                max_length=128, validators=[portal.validators.validate_filterable]
+            ),
         ),
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from search import query
 from search.facets import FIXED, RangeFacet, TagFacet
 
@@ -138,6 +140,40 @@ def test_synonym_variants_are_alternatives_at_a_lower_weight():
     first, second = qualifying(body)[:2]
     assert first["multi_match"]["query"] == "pdf reader" and "boost" not in first["multi_match"]
     assert second["multi_match"]["query"] == "pdf viewer" and second["multi_match"]["boost"] == 0.9
+
+
+def test_adjacent_words_are_also_tried_joined():
+    # "boot loader" finds GRUB, whose summary says "Bootloader".
+    assert query.compounds("boot loader") == [("bootloader", "bootloader")]
+    assert query.compounds("a tool to find files by name") == [
+        ("findfiles name", "findfiles"),
+        ("find filesname", "filesname"),
+    ]
+    assert query.compounds("gimp") == [] and query.compounds("mp3 player") == []
+    scored = qualifying(query.text_query("boot loader"))[2]["multi_match"]
+    assert scored["query"] == "bootloader" and scored["boost"] == query.COMPOUND_WEIGHT
+    # With more words, a package must match like the words (with the pair joined); only
+    # the joined word scores.
+    compound = qualifying(query.text_query("boot loader for arm"))[2]["bool"]
+    assert compound["filter"][0]["multi_match"]["query"] == "bootloader arm"
+    assert compound["must"][0]["multi_match"]["query"] == "bootloader"
+    assert "summary.joined^3" in query.TEXT_FIELDS
+    assert "summary.joined^3" not in scored["fields"]
+
+
+def test_the_phrase_bonus_leaves_out_generic_words():
+    def phrases(q: str) -> list[str]:
+        return [
+            json.dumps(b)
+            for b in query.text_query(q)["bool"]["should"]
+            if "match_phrase" in json.dumps(b)
+        ]
+
+    assert phrases("backup tool") == []  # "Backup tool for MariaDB" is not closer
+    assert all('"convert audio files"' in p for p in phrases("tool to convert audio files"))
+    assert len(phrases("image viewer")) == 3
+    # "<program> alternative" wants a program like it, not one that says "alternative".
+    assert query.words_of("matlab alternative") == (["matlab"], ["alternative"])
 
 
 def test_quoted_phrases_are_required():

@@ -43,6 +43,16 @@ from search import ranking
         ("libqrencode4", "libs", "QR Code encoding library", [], "library"),
         ("libfoo-utils", "utils", "utilities for libfoo", [], "other"),
         ("texlive-base", "tex", "TeX Live: Essential programs and files", [], "other"),
+        # Plugins, add-ons and extensions of another program, by name or debtags.
+        ("cairo-dock-rssreader-plug-in", "x11", "RSS Reader applet", [], "plugin"),
+        ("xfce4-battery-plugin", "xfce", "battery monitor plugin", ["role::program"], "plugin"),
+        ("rhythmbox-plugins", "gnome", "plugins for rhythmbox", [], "plugin"),
+        ("elpa-ement", "editors", "Matrix client for Emacs", [], "plugin"),
+        ("webext-ublock-origin", "web", "lightweight blocker", [], "plugin"),
+        ("gkrellm-bfm", "x11", "system load plugin", ["role::plugin"], "plugin"),
+        # ... but a language's module, or the development files, stay what they are.
+        ("python3-pytest-xdist", "python", "xdist plugin for pytest", [], "module"),
+        ("libcaja-extension-dev", "libdevel", "Caja extension library (dev)", [], "dev"),
     ],
 )
 def test_package_kind(name, section, summary, tags, kind):
@@ -75,6 +85,8 @@ def test_intents():
     assert ranking.intents(["python", "yaml", "parser"]) == {"library", "module", "dev"}
     assert ranking.intents(["git", "documentation"]) == {"doc"}
     assert ranking.intents(["monospace", "font"]) == {"data"}
+    assert ranking.intents(["gimp", "plugins"]) == {"plugin"}
+    assert "plugin" in ranking.kind_weights(set())
     assert set(ranking.kind_weights({"doc"})) == {
         "library",
         "module",
@@ -83,4 +95,5 @@ def test_intents():
         "debug",
         "transitional",
         "meta",
+        "plugin",
     }
