@@ -26,6 +26,17 @@ def normalise_query(text: str) -> str:
     return " ".join(w.strip(".-+") for w in cleaned.split() if w.strip(".-+"))
 
 
+def read_differently(texts: list[str]) -> str | None:
+    """How searches would read the texts an editor typed, when that is not as typed (case
+    and spacing aside): "“c++” as “c”"; None when every text reads as typed. A promotion
+    or synonym for "c++" would act on every search for "c"."""
+    typed = [" ".join(t.lower().split()) for t in texts]
+    changed = [t for t in typed if normalise_query(t) != t]
+    if not changed:
+        return None
+    return ", ".join(f"“{t}” as “{normalise_query(t)}”" for t in changed)
+
+
 class Promotion(models.Model):
     query = models.CharField(
         max_length=200, db_index=True, help_text="Matched after normalisation (case, spacing)."
@@ -53,9 +64,17 @@ class Promotion(models.Model):
     def clean(self) -> None:
         # Normalised before the form checks the unique constraint, which compared the text
         # as typed and let a case variant of a pinned query through to an IntegrityError.
-        self.query = normalise_query(self.query)
-        if not self.query:
+        if not normalise_query(self.query):
             raise ValidationError({"query": "This query has no words to match searches by."})
+        differently = read_differently([self.query])
+        if differently:
+            raise ValidationError(
+                {
+                    "query": f"Searches would read {differently}, so the pin would show on "
+                    "those searches: use words of letters and digits."
+                }
+            )
+        self.query = normalise_query(self.query)
 
     def validate_constraints(self, exclude: object = None) -> None:
         try:
@@ -86,12 +105,10 @@ class SynonymSet(models.Model):
         return [t for t in (normalise_query(p) for p in self.terms.split(",")) if t]
 
     def clean(self) -> None:
-        typed = [" ".join(p.lower().split()) for p in self.terms.split(",") if p.strip()]
-        changed = [t for t in typed if normalise_query(t) != t]
-        if changed:
-            shown = ", ".join(f"“{t}” as “{normalise_query(t)}”" for t in changed)
+        differently = read_differently([p for p in self.terms.split(",") if p.strip()])
+        if differently:
             raise ValidationError(
-                {"terms": f"Searches would read {shown}: use words of letters and digits."}
+                {"terms": f"Searches would read {differently}: use words of letters and digits."}
             )
         if len(set(self.term_list())) < 2:
             raise ValidationError({"terms": "Give at least two different comma-separated terms."})

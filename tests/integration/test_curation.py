@@ -238,3 +238,22 @@ def test_a_search_its_filters_emptied_is_not_a_query_that_found_nothing(client, 
     stats = {s.query: (s.searches, s.zero_results) for s in QueryStat.objects.all()}
     # Filtered searches still count as searches; only the unfiltered one says "nothing".
     assert stats == {"pdf": (1, 0), "nosuchthingatall": (2, 1)}
+
+
+def test_a_pin_for_a_query_searches_read_differently_is_refused(superuser_client, small):
+    """A promotion for "C++" was saved as "c", and pinned the package to every search for
+    "c"; the synonym form already refused the same words."""
+    add = "/admin/search/promotion/add/"
+    package = small["zathura"].pk
+    refused = superuser_client.post(
+        add, {"query": "C++", "package": package, "position": 1, "label": "x"}
+    )
+    assert refused.status_code == 200
+    assert "“c++” as “c”" in refused.content.decode()
+    assert not Promotion.objects.exists()
+    # Case and spacing are not a different reading.
+    saved = superuser_client.post(
+        add, {"query": "  PDF   Viewer ", "package": package, "position": 1, "label": "x"}
+    )
+    assert saved.status_code == 302
+    assert list(Promotion.objects.values_list("query", flat=True)) == ["pdf viewer"]
