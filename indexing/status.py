@@ -25,7 +25,9 @@ from search import freshness, indices, stores
 HEARTBEAT_KEY = "indexing:worker-heartbeat"
 STATS_KEY = "indexing:outbox-stats"
 ERRORS_KEY = "indexing:recent-errors"
-LAST_REBUILD_KEY = "indexing:last-rebuild"
+# Per index prefix: deployments (and benchmarks) sharing a Redis and a key prefix with their
+# own indices showed each other's last rebuild.
+LAST_REBUILD_KEY = "indexing:last-rebuild:{prefix}"
 MAX_ERRORS = 20
 WORKER_MAX_AGE = 60.0  # seconds without a heartbeat before the worker counts as gone
 
@@ -58,7 +60,7 @@ def heartbeat_age() -> float | None:
 def record_rebuild(result: Any) -> None:
     """Remember the last full rebuild (shown on the status page)."""
     _put(
-        LAST_REBUILD_KEY,
+        LAST_REBUILD_KEY.format(prefix=settings.SEARCH_INDEX_PREFIX),
         {
             "index": result.index,
             "documents": result.documents,
@@ -66,6 +68,11 @@ def record_rebuild(result: Any) -> None:
             "finished_at": time.time(),
         },
     )
+
+
+def last_rebuild() -> dict[str, Any] | None:
+    """This deployment's last full rebuild (its index prefix's), or None."""
+    return _get(LAST_REBUILD_KEY.format(prefix=settings.SEARCH_INDEX_PREFIX))
 
 
 def record_error(exc: BaseException) -> None:
@@ -173,7 +180,7 @@ def collect() -> dict[str, Any]:
         "worker_stale": age is None or age > WORKER_MAX_AGE,
         "generation": freshness.current_generation(),
         "lease": holder(),
-        "last_rebuild": _get(LAST_REBUILD_KEY),
+        "last_rebuild": last_rebuild(),
         "recent_errors": recent_errors(),
         "queues": queue_lengths(),
         "redis": redis_servers(),

@@ -505,3 +505,22 @@ def test_search_status_without_a_live_index_says_to_rebuild(search_index, client
         call_command("search_status", "--verify", stdout=StringIO())
     with pytest.raises(CommandError, match="--sample must be 0 or more"):
         call_command("search_status", "--verify", "--sample", "-1", stdout=StringIO())
+
+
+def test_the_last_rebuild_shown_is_this_deployments(settings):
+    """Deployments (or benchmarks) sharing one Redis and key prefix, with their own index
+    prefix, showed each other's last rebuild on the status page."""
+    from types import SimpleNamespace
+
+    from indexing import status
+
+    ours = SimpleNamespace(
+        index=f"{settings.SEARCH_INDEX_PREFIX}-packages-1", documents=3, seconds=1.0
+    )
+    status.record_rebuild(ours)
+    prefix = settings.SEARCH_INDEX_PREFIX
+    settings.SEARCH_INDEX_PREFIX = "elsewhere"
+    status.record_rebuild(SimpleNamespace(index="elsewhere-packages-1", documents=9, seconds=2.0))
+    assert status.last_rebuild()["index"] == "elsewhere-packages-1"
+    settings.SEARCH_INDEX_PREFIX = prefix
+    assert status.last_rebuild()["index"] == ours.index
