@@ -11,10 +11,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.paginator import Page, Paginator
-from django.db import connection
+from django.db import connection, router
 from django.db.models import Case, Count, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
@@ -186,8 +187,47 @@ class DependencyInline(admin.TabularInline):
         return super().get_queryset(request).select_related("target")
 
 
+class PackageForm(forms.ModelForm):
+    """The package form, refusing a save over a newer one.
+
+    Two editors who opened the same package both saved, and the second save overwrote the
+    first one's change without a word. The form carries the row version it was opened at
+    (``row_version``: every write moves it on, by a database trigger); a save finds the row
+    locked for the rest of the admin's transaction and refuses it when the version moved on
+    since. A change the database made itself (a reverse-dependency count another package's
+    edit moved) counts as a change too: the editor opens the package again and saves."""
+
+    seen_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["seen_version"].initial = self.instance.row_version
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        seen = cleaned.get("seen_version")
+        if self.instance.pk is not None and seen is not None:
+            current = (
+                Package.objects.using(router.db_for_write(Package))
+                .select_for_update()
+                .filter(pk=self.instance.pk)
+                .values_list("row_version", flat=True)
+                .first()
+            )
+            if current is not None and current != seen:
+                raise forms.ValidationError(
+                    "Someone saved this package after you opened it, so your changes were "
+                    "not saved (they would have undone theirs). Open the package again to "
+                    "see what changed, and make your changes there.",
+                    code="stale",
+                )
+        return cleaned
+
+
 @admin.register(Package)
 class PackageAdmin(admin.ModelAdmin):
+    form = PackageForm
     list_display = [
         "name",
         "version",
@@ -220,7 +260,10 @@ class PackageAdmin(admin.ModelAdmin):
     actions = ["reindex_selected"]
     fieldsets = [
         ("Search index", {"fields": ["search_index_state"]}),
-        (None, {"fields": ["name", "version", "source", "summary", "description"]}),
+        (
+            None,
+            {"fields": ["name", "version", "source", "summary", "description", "seen_version"]},
+        ),
         (
             "Classification",
             {"fields": ["section", "priority", "architecture", "maintainer", "tags"]},

@@ -80,6 +80,11 @@ def change_form_data(package: Any, **overrides: Any) -> dict[str, Any]:
         "dependencies-MIN_NUM_FORMS": 0,
         "dependencies-MAX_NUM_FORMS": 1000,
         "_save": "Save",
+        # The row version the editor's form was opened at (the admin refuses a save over a
+        # newer one): what the database holds now.
+        "seen_version": Package.objects.filter(pk=package.pk)
+        .values_list("row_version", flat=True)
+        .first(),
     }
     for i, dep in enumerate(deps):
         data.update(

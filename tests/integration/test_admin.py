@@ -236,3 +236,24 @@ def test_a_dependency_on_an_invalid_package_name_is_refused(editor_client):
     inline = response.context["inline_admin_formsets"][0].formset
     assert "target_name" in inline.forms[0].errors
     assert not package.dependencies.exists()
+
+
+def test_a_save_over_someone_elses_newer_save_is_refused_not_lost(editor_client):
+    """Two editors open the same package; the second save used to overwrite the first one's
+    change without a word."""
+    package = make_package("two-editors", summary="as it was")
+    url = f"/admin/portal/package/{package.pk}/change/"
+    opened = change_form_data(package)  # both editors' forms, as opened
+    assert opened["seen_version"]
+    first = editor_client.post(url, {**opened, "summary": "the first editor's summary"})
+    assert first.status_code == 302
+    second = editor_client.post(url, {**opened, "version": "9.9-1"})
+    assert second.status_code == 200
+    assert "after you opened it" in second.content.decode()
+    package.refresh_from_db()
+    assert (package.summary, package.version) == ("the first editor's summary", "1.0-1")
+    # Opened again, the second editor's change saves.
+    again = editor_client.post(url, {**change_form_data(package), "version": "9.9-1"})
+    assert again.status_code == 302
+    package.refresh_from_db()
+    assert (package.summary, package.version) == ("the first editor's summary", "9.9-1")
