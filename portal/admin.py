@@ -119,7 +119,9 @@ class InputFilter(admin.SimpleListFilter):
         return [("", "")]
 
     def choices(self, changelist: Any) -> Any:
-        query = changelist.get_filters_params()
+        # Everything the list shows by (other filters, the search words, the sort), but
+        # not this filter's old value, nor the page: a new filter starts at its first page.
+        query = dict(changelist.filter_params)  # without the page and the error flag
         query.pop(self.parameter_name, None)
         yield {
             "value": self.value() or "",
