@@ -56,6 +56,12 @@ MIDDLEWARE = [
     "config.db_routers.ReplicaReadsMiddleware",
 ]
 
+# A form body may hold the longest description the catalog accepts (1,000,000 characters,
+# up to 4 MB in UTF-8) and the rest of the package form; Django's 2.5 MB default turned such
+# an edit into a bare 400 before the form could say what was wrong. Past this, 400.html says
+# the request was too large.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 

@@ -12,3 +12,5 @@ urlpatterns = [
     path("api/", include("search.urls")),
     path("", include("portal.urls")),
 ]
+
+handler400 = "portal.views.bad_request"

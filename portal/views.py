@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.db.models import Max, Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
@@ -250,3 +251,10 @@ def package_detail(request: HttpRequest, name: str) -> HttpResponse:
             "dependents_total": package.reverse_dependency_count,
         },
     )
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The 400 page (``handler400``): most often a form body over the upload limit, which
+    Django refuses before any form can say so (``DATA_UPLOAD_MAX_MEMORY_SIZE``)."""
+    limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
+    return render(request, "400.html", {"limit_mb": limit_mb}, status=400)

@@ -257,3 +257,35 @@ def test_a_save_over_someone_elses_newer_save_is_refused_not_lost(editor_client)
     assert again.status_code == 302
     package.refresh_from_db()
     assert (package.summary, package.version) == ("the first editor's summary", "9.9-1")
+
+
+def test_the_maintainer_filter_box_keeps_the_search_and_the_sort(editor_client):
+    """Typing in the maintainer box submitted only the other filters: the search words and
+    the sort order were lost."""
+    make_package("kept-a", maintainer="Alice Team")
+    response = editor_client.get(
+        "/admin/portal/package/", {"q": "kept", "o": "2", "section__id__exact": "1", "p": "2"}
+    )
+    html = response.content.decode()
+    form = html[html.index('class="input-filter"') :]
+    form = form[: form.index("</form>")]
+    assert 'name="q" value="kept"' in form
+    assert 'name="o" value="2"' in form
+    assert 'name="section__id__exact" value="1"' in form
+    assert 'name="p"' not in form  # a new filter starts at its first page
+
+
+def test_an_oversized_description_gets_the_forms_message_not_a_bare_400(editor_client):
+    """Django refused request bodies over 2.5 MB before the form saw them: a 4 MB description
+    (1,000,000 four-byte characters is within the importer's limit) was a bare "Bad Request
+    (400)", and the edit was lost without a word."""
+    package = make_package("big-description")
+    url = f"/admin/portal/package/{package.pk}/change/"
+    response = editor_client.post(url, change_form_data(package, description="𝄞" * 1_000_001))
+    assert response.status_code == 200
+    assert "description" in field_errors(response)
+    # Past any form's size, the answer still says what happened and what to do.
+    huge = editor_client.post(url, change_form_data(package, description="x" * 9_000_000))
+    assert huge.status_code == 400
+    page = huge.content.decode()
+    assert "too large" in page and "MB" in page
