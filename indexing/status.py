@@ -172,6 +172,9 @@ def collect() -> dict[str, Any]:
         # False: the live index was built with another schema (analysis or mappings); a
         # `manage.py reindex` makes the change take effect.
         "schema_current": indices.schema_is_current(state.live, es) if state.live else None,
+        # The same for the rollback target: what `reindex --rollback` would make live.
+        "rollback_target": (target := state.rollback_target),
+        "rollback_schema_current": indices.schema_is_current(target, es) if target else None,
         "counts": found.describe(),
         "outbox": outbox_stats(),
         "last_sweep": _get(STATS_KEY),

@@ -524,3 +524,24 @@ def test_the_last_rebuild_shown_is_this_deployments(settings):
     assert status.last_rebuild()["index"] == "elsewhere-packages-1"
     settings.SEARCH_INDEX_PREFIX = prefix
     assert status.last_rebuild()["index"] == ours.index
+
+
+def test_a_rollback_target_of_another_schema_is_flagged_before_anyone_rolls_back(loaded, client):
+    """The status page and ``search_status`` listed such a target only as "previous": an
+    operator learnt what a rollback to it meant after the switch."""
+    from django.contrib.auth import get_user_model
+
+    from indexing import status
+
+    first = indices_behind(read_alias())[0]
+    call_command("reindex", verbosity=0)
+    assert status.collect()["rollback_schema_current"] is True
+    es().indices.put_mapping(index=first, meta={"schema": "an older one"})
+    assert status.collect()["rollback_schema_current"] is False
+    out = StringIO()
+    call_command("search_status", stdout=out)
+    assert "rollback target" in out.getvalue() and "another schema" in out.getvalue()
+    user = get_user_model().objects.create_superuser("op", "op@example.org", "pw")
+    client.force_login(user)
+    page = client.get("/admin/indexing/outboxentry/status/").content.decode()
+    assert f"{first} was built with another schema" in page

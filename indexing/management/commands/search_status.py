@@ -145,6 +145,20 @@ class Command(BaseCommand):
                 )
             )
 
+    def print_schemas(self, s: dict[str, Any]) -> None:
+        """The live index's and the rollback target's, when not this code's."""
+        if s["schema_current"] is False:
+            self.stdout.write(
+                "schema          the live index was built with another schema (analysis or "
+                "mappings): run `manage.py reindex` for the change to take effect"
+            )
+        if s["rollback_schema_current"] is False:
+            self.stdout.write(
+                f"rollback target {s['rollback_target']} was built with another schema than "
+                "this code's: a rollback to it needs the code that built it (with this code, "
+                "searches that use what it lacks miss it)"
+            )
+
     def print_human(self, s: dict[str, Any]) -> None:
         w = self.stdout.write
         for label, key in (
@@ -163,11 +177,7 @@ class Command(BaseCommand):
             )
         for name in s.get("removed", []):
             w(f"removed         {name}")
-        if s["schema_current"] is False:
-            w(
-                "schema          the live index was built with another schema (analysis or "
-                "mappings): run `manage.py reindex` for the change to take effect"
-            )
+        self.print_schemas(s)
         counts = s["counts"]
         w(f"documents       {self.style.ERROR(counts) if s['count_mismatch'] else counts}")
         self.print_outbox(s["outbox"])
