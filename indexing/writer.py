@@ -254,6 +254,26 @@ def outbox_stats() -> dict[str, Any]:
     }
 
 
+def set_aside(limit: int = 5) -> list[dict[str, Any]]:
+    """The first ``limit`` changes set aside (Elasticsearch refused their documents): the
+    package, its name when it still exists, and why."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT o.object_id, p.name, o.refusal
+            FROM indexing_outbox o LEFT JOIN portal_package p ON p.id = o.object_id
+            WHERE o.retry_after > now()
+            ORDER BY o.object_id
+            LIMIT %s
+            """,
+            [limit],
+        )
+        return [
+            {"package": pk, "name": name, "reason": reason}
+            for pk, name, reason in cursor.fetchall()
+        ]
+
+
 def record_changes(package_ids: Iterable[int]) -> int:
     """Add outbox rows for packages (for writes that bypass the capture triggers, repairs,
     and the admin's "reindex selected"). Ids without a row are recorded as deletions."""

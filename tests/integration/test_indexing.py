@@ -117,9 +117,13 @@ def test_a_document_the_engine_refuses_does_not_hold_up_the_others(search_index,
     assert (stats["backlog"], stats["refused"]) == (1, 1)  # kept, not lost
     errors = " ".join(e["error"] for e in status.recent_errors())
     assert f"package {bad.pk}" in errors and "installed_size_kb" in errors
-    # Monitoring that runs search_status sees it: a package that stays unsearchable.
+    # Monitoring that runs search_status sees it: a package that stays unsearchable, which
+    # one, and why (the command pointed at the status page's errors and printed neither).
+    out = StringIO()
     with pytest.raises(CommandError, match="1 change set aside"):
-        call_command("search_status", stdout=StringIO())
+        call_command("search_status", stdout=out)
+    assert f"package {bad.pk} (refused-one)" in out.getvalue()
+    assert "installed_size_kb" in out.getvalue()
 
     # Once the cause is gone, the next try after the pause writes it.
     monkeypatch.setattr(documents, "rows_for", built)

@@ -13,6 +13,7 @@ from indexing import rebuild
 from indexing import verify as drift
 from indexing.signals import kick_after_commit
 from indexing.status import collect
+from indexing.writer import set_aside
 
 DEFAULT_SAMPLE = 1000  # documents compared field by field by --verify
 
@@ -129,7 +130,7 @@ class Command(BaseCommand):
             n = status["outbox"]["refused"]
             raise CommandError(
                 f"{n} change{'s' if n != 1 else ''} set aside: Elasticsearch refused the "
-                "documents (the recent errors on the status page say why); fix the packages "
+                "documents (listed above, with why); fix the packages "
                 "or the document builder, then run `manage.py search_status --repair`"
             )
 
@@ -141,9 +142,12 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.ERROR(
                     f"refused         {outbox['refused']} set aside: Elasticsearch refused "
-                    "their documents (see the recent errors); tried again every few minutes"
+                    "their documents; tried again every few minutes"
                 )
             )
+            for row in set_aside():
+                name = f" ({row['name']})" if row["name"] else ""
+                self.stdout.write(f"  package {row['package']}{name}: {row['reason']}")
 
     def print_schemas(self, s: dict[str, Any]) -> None:
         """The live index's and the rollback target's, when not this code's."""
