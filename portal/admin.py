@@ -24,6 +24,7 @@ from django.utils.html import format_html
 
 import indexing
 from portal.models import Dependency, Maintainer, Package, Section, Tag
+from portal.validators import TAG_SEPARATOR
 from search import service as search
 from search.facets import forget_vocabulary
 
@@ -101,7 +102,7 @@ def lookup_value(value: str | None) -> str | None:
     return value
 
 
-def search_term(request: HttpRequest) -> str:
+def typed_search(request: HttpRequest) -> str:
     """What the editor searched for: the change list's ``q``, or what the autocomplete of a
     package field (promotions, dependencies) sends as ``term``; empty for a term with a NUL
     character (the change list's search form rejects it)."""
@@ -295,7 +296,7 @@ class PackageAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # ModelAdmin.get_queryset, with the annotation its ordering needs made first.
         queryset = self.model._default_manager.get_queryset()
-        term = search_term(request)
+        term = typed_search(request)
         if term:
             # For get_ordering: the package named so first, then names starting so.
             queryset = queryset.annotate(
@@ -308,7 +309,7 @@ class PackageAdmin(admin.ModelAdmin):
         return queryset.order_by(*self.get_ordering(request))
 
     def get_ordering(self, request: HttpRequest) -> list[str]:
-        if search_term(request):
+        if typed_search(request):
             return ["_match", "name"]
         return list(self.ordering)
 
@@ -423,7 +424,7 @@ class TagAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
         # Accept the full form too: "interface::x11".
-        facet, sep, value = search_term.strip().partition("::")
+        facet, sep, value = search_term.strip().partition(TAG_SEPARATOR)
         if sep:
             return queryset.filter(facet__iexact=facet, value__istartswith=value), False
         return super().get_search_results(request, queryset, search_term)

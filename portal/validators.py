@@ -16,16 +16,21 @@ from django.core.exceptions import ValidationError
 TAG_SEPARATOR = "::"  # facet::value, in the index and in the importer's data
 
 
+def invisible(ch: str) -> bool:
+    """A control or invisible formatting character (Unicode category C)."""
+    return unicodedata.category(ch)[0] == "C"
+
+
 def visible(value: str) -> str:
-    """``value`` without control and invisible formatting characters (Unicode category C),
-    its ends trimmed; inner spaces are kept, as the index keeps them."""
-    return "".join(ch for ch in value if unicodedata.category(ch)[0] != "C").strip()
+    """``value`` without :func:`invisible` characters, its ends trimmed; inner spaces are
+    kept, as the index keeps them."""
+    return "".join(ch for ch in value if not invisible(ch)).strip()
 
 
 def validate_filterable(value: str) -> None:
     """A value visitors can select as a filter: nothing :func:`visible` would drop."""
     if visible(value) != value:
-        hidden = sorted({f"U+{ord(ch):04X}" for ch in value if unicodedata.category(ch)[0] == "C"})
+        hidden = sorted({f"U+{ord(ch):04X}" for ch in value if invisible(ch)})
         what = f"invisible or control characters ({', '.join(hidden)})" if hidden else "spaces"
         raise ValidationError(
             f"Remove the {what} at the ends or inside: search filters drop them, so a "

@@ -25,6 +25,7 @@ from pathlib import Path
 from django.db import transaction
 
 from portal.models import Tag, TagFacet
+from portal.validators import TAG_SEPARATOR
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "debtags-vocabulary"
 
@@ -37,7 +38,7 @@ class Entry:
 
     @property
     def is_facet(self) -> bool:
-        return "::" not in self.name
+        return TAG_SEPARATOR not in self.name
 
 
 def _stanzas(lines: Iterable[str]) -> Iterator[dict[str, str]]:

@@ -100,7 +100,7 @@ def document_text(name: str, summary: str, description: str, labels: Iterable[st
     return ". ".join(p.rstrip(". ") for p in parts if p.rstrip(". ")) or name.strip()
 
 
-def applies(significant_words: Sequence[str]) -> bool:
+def applies(words: Sequence[str]) -> bool:
     """Whether a query's meaning is used: only for several words that are not stop words
     (generic ones count: "backup tool")."""
-    return len(significant_words) > 1
+    return len(words) > 1

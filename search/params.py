@@ -13,12 +13,11 @@ import binascii
 import json
 import math
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from portal.validators import visible
+from portal.validators import invisible, visible
 from search.facets import FacetRegistry
 
 MAX_QUERY_LENGTH = 200
@@ -81,11 +80,7 @@ class SearchParams:
 
 def clean_text(value: str) -> str:
     """Drop control and invisible formatting characters; collapse whitespace."""
-    kept = "".join(
-        " " if ch.isspace() else ch
-        for ch in value
-        if ch.isspace() or unicodedata.category(ch)[0] != "C"
-    )
+    kept = "".join(" " if ch.isspace() else ch for ch in value if ch.isspace() or not invisible(ch))
     return " ".join(kept.split())
 
 

@@ -184,14 +184,20 @@ NAME_PREFIX_BOOST = 120.0  # a name starting with the query (scaled by the prior
 PIN_BOOST = 1_000_000.0
 
 
+def bare(word: str) -> str:
+    """A word of a query as the word lists compare it: lower case, punctuation around it
+    dropped."""
+    return word.lower().strip(".,;:!?()[]{}'\"")
+
+
 def words_of(text: str) -> tuple[list[str], list[str]]:
     """The significant words of free text, and its generic ones (stop words dropped)."""
     significant, generic = [], []
-    for word in text.lower().split():
-        bare = word.strip(".,;:!?()[]{}'\"")
-        if not bare or bare in STOPWORDS:
+    for word in text.split():
+        bare_word = bare(word)
+        if not bare_word or bare_word in STOPWORDS:
             continue
-        (generic if bare in GENERIC else significant).append(bare)
+        (generic if bare_word in GENERIC else significant).append(bare_word)
     return significant, generic
 
 
@@ -271,10 +277,6 @@ def _phrase_words(whole: str) -> str:
     files"), nor the stop words at either end. A generic word that qualifies the next one
     stays ("software synthesizer", "application launcher")."""
     words = whole.split()
-
-    def bare(word: str) -> str:
-        return word.lower().strip(".,;:!?()[]{}'\"")
-
     while words and (bare(words[-1]) in STOPWORDS or bare(words[-1]) in GENERIC):
         words.pop()
     while words and (
