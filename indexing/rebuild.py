@@ -32,7 +32,8 @@ What cannot go wrong any more, each with its test (``tests/integration/test_inde
   a rollback takes the lease like a rebuild.
 * No index is created behind the project's back: automatic index creation is off for the
   prefix (``search.indices.protect_prefix``), and :func:`ensure_index` creates the first
-  index only under the lease, and never while a rebuild is building one.
+  index only under the lease, and never while a rebuild is building one; while a first
+  rebuild builds one, changes wait for it to go live instead of being written twice.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from indexing import bulkload, documents
 from indexing.lease import REBUILD_KEY, Lease, LeaseTaken
+from indexing.lease import holder as lease_holder
 from portal.models import Package
 from search import freshness, indices
 from search.indices import AliasState
@@ -131,13 +133,23 @@ def retention_hours() -> float:
 def ensure_index() -> AliasState:
     """Make sure incremental writes have an index to go to, and return the alias state.
 
-    The write alias is enough: during a first rebuild it points at the index being built
-    (there is no read alias yet) and writes go there. Only when no alias exists at all is a
-    first, empty index created, under the rebuild lease; if a rebuild holds the lease it is
-    about to create one, so this raises :class:`IndexNotReady` (the caller retries) instead
-    of creating a second index the rebuild would never know about.
+    Only when no alias exists at all is a first, empty index created, under the rebuild
+    lease; if a rebuild holds the lease it is about to create one, so this raises
+    :class:`IndexNotReady` (the caller retries) instead of creating a second index the
+    rebuild would never know about.
+
+    While a *first* rebuild loads (its index is behind the write alias, and no index is
+    live), this raises :class:`IndexNotReady` too: the changes wait in the outbox and are
+    written once the index is live. The rebuild reads every row, so writing them into the
+    index it builds wrote each package twice, for nobody: nothing is served before the
+    swap. On a fresh machine (`make run`) the worker wrote the import's 199,000 changes
+    (191,000 documents) while the rebuild loaded 63,436 packages: 341 s for the first index.
     """
     state = indices.alias_state()
+    if state.write and not state.live and lease_holder() == "rebuild":
+        raise IndexNotReady(
+            "the first index is being built; changes wait in the outbox until it is live"
+        )
     if state.write:
         return state
     es = indices.client()
