@@ -201,6 +201,13 @@ class PackageForm(forms.ModelForm):
     edit moved) counts as a change too: the editor opens the package again and saves."""
 
     seen_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    # Shown (as a checkbox) only once a rename would unlink packages that depend on this one.
+    confirm_rename = forms.BooleanField(
+        required=False,
+        widget=forms.HiddenInput,
+        label="Rename anyway",
+        help_text="The packages listed under the name keep depending on the old name.",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -225,7 +232,43 @@ class PackageForm(forms.ModelForm):
                     "see what changed, and make your changes there.",
                     code="stale",
                 )
+        self._ask_before_unlinking(cleaned)
         return cleaned
+
+    def _ask_before_unlinking(self, cleaned: dict[str, Any]) -> None:
+        """Dependencies are by name (Debian's): a renamed package no longer satisfies the
+        packages that depend on it by its old name. They are unlinked (the database's
+        triggers), and its popularity, which ranks search results, drops. Renaming used to
+        do that without a word; now the editor sees who would be unlinked and confirms."""
+        if self.instance.pk is None or "name" not in self.changed_data:
+            return
+        if cleaned.get("confirm_rename"):
+            return
+        dependents = (
+            Package.objects.filter(dependencies__target_id=self.instance.pk)
+            .order_by("name")
+            .values_list("name", flat=True)
+            .distinct()
+        )
+        count = dependents.count()
+        if not count:
+            return
+        shown = list(dependents[:10])
+        listed = ", ".join(shown) + (
+            f" and {count - len(shown)} more" if count > len(shown) else ""
+        )
+        verb = "depends on or recommends" if count == 1 else "depend on or recommend"
+        self.fields["confirm_rename"].widget = forms.CheckboxInput()
+        self.add_error(
+            "name",
+            forms.ValidationError(
+                f"{count} package{'' if count == 1 else 's'} {verb} {self.instance.name} by "
+                f"name ({listed}). Renamed, this package no longer satisfies them: they keep "
+                "the old name, and its popularity in search drops. Tick “Rename anyway” "
+                "below to rename it.",
+                code="unlinks_dependents",
+            ),
+        )
 
 
 @admin.register(Package)
@@ -265,7 +308,17 @@ class PackageAdmin(admin.ModelAdmin):
         ("Search index", {"fields": ["search_index_state"]}),
         (
             None,
-            {"fields": ["name", "version", "source", "summary", "description", "seen_version"]},
+            {
+                "fields": [
+                    "name",
+                    "confirm_rename",
+                    "version",
+                    "source",
+                    "summary",
+                    "description",
+                    "seen_version",
+                ]
+            },
         ),
         (
             "Classification",

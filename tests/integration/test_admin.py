@@ -289,3 +289,40 @@ def test_an_oversized_description_gets_the_forms_message_not_a_bare_400(editor_c
     assert huge.status_code == 400
     page = huge.content.decode()
     assert "too large" in page and "MB" in page
+
+
+def test_renaming_a_package_others_depend_on_asks_first(editor_client):
+    """Dependencies are by name: renaming a package unlinks every package that depends on
+    it (its popularity, which ranks search results, drops to 0). The rename used to be
+    saved without a word; now the form says what it would unlink and asks to confirm."""
+    library = make_package("libexample1")
+    for name in ("app-one", "app-two"):
+        Dependency.objects.create(
+            package=make_package(name), kind="depends", target_name="libexample1"
+        )
+    library.refresh_from_db()
+    assert library.reverse_dependency_count == 2
+    url = f"/admin/portal/package/{library.pk}/change/"
+    data = {**change_form_data(library), "name": "libexample2"}
+    refused = editor_client.post(url, data)
+    assert refused.status_code == 200
+    page = refused.content.decode()
+    assert "2 packages depend on" in page and "app-one" in page and "app-two" in page
+    checkbox = 'type="checkbox" name="confirm_rename"'
+    assert checkbox in page and checkbox not in editor_client.get(url).content.decode()
+    library.refresh_from_db()
+    assert library.name == "libexample1" and library.reverse_dependency_count == 2
+    confirmed = editor_client.post(url, {**data, "confirm_rename": "on"})
+    assert confirmed.status_code == 302
+    library.refresh_from_db()
+    assert library.name == "libexample2" and library.reverse_dependency_count == 0
+    # A package nobody depends on is renamed without a question; so is a change that
+    # keeps the name.
+    lone = make_package("lone-package")
+    lone_url = f"/admin/portal/package/{lone.pk}/change/"
+    assert (
+        editor_client.post(lone_url, {**change_form_data(lone), "name": "lone-2"}).status_code
+        == 302
+    )
+    edit = editor_client.post(url, {**change_form_data(library), "summary": "edited"})
+    assert edit.status_code == 302
