@@ -281,3 +281,45 @@ def test_import_vocabulary_command(tmp_path):
     assert Tag.objects.get(facet="use", value="viewing").label == "Seeing"
     with pytest.raises(CommandError, match="no such file"):
         call_command("import_vocabulary", str(tmp_path / "missing"))
+
+
+def test_a_bulk_update_of_many_packages_is_not_quadratic():
+    """Every UPDATE of packages runs two statement triggers that look for a renamed package
+    or a changed source. They joined the statement's old and new rows, which PostgreSQL
+    planned as a nested loop: n x n comparisons whenever nothing was renamed (the usual
+    case: nothing stops the search early). 1,254 rows took 0.3-0.45 s per check, and an
+    import updates every package three or four times (family and reverse-dependency
+    recounts, tag links), so these checks were a third of a fresh import; 12,000 rows in
+    one UPDATE took about a minute. Bounded here by a statement timeout 5 to 10 times what
+    the linear checks need on a slow machine."""
+    from tests.helpers import make_packages
+
+    ids = make_packages(12_000, prefix="bulk-linear")
+    keeper = make_package("user-of-linear")
+    Dependency.objects.create(package=keeper, kind="depends", target_name="renamed-linear")
+    make_package("sibling-of-linear", source="linear-family")
+    renamed, moved = ids[-1], ids[-2]  # last in the statement's rows
+    with transaction.atomic(), connection.cursor() as cursor:
+        # PL/pgSQL plans each statement of a trigger once per session and may keep that
+        # plan (a generic one) for later runs: planned for a one-row update, the check's
+        # join stayed a nested loop for every later update, whatever its size. An
+        # import's session got there after a few batches; here, a few one-row updates.
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        for pk in ids[:6]:
+            Package.objects.filter(pk=pk).update(version="1.1-1")
+        cursor.execute("SET LOCAL statement_timeout = '15s'")
+        cursor.execute(
+            "UPDATE portal_package SET version = '2.0-1' WHERE name LIKE 'bulk-linear-%%'"
+        )
+        assert cursor.rowcount == 12_000
+        # The checks still find one renamed package and one changed source among many.
+        cursor.execute(
+            "UPDATE portal_package SET version = '3.0-1', "
+            "name = CASE WHEN id = %s THEN 'renamed-linear' ELSE name END, "
+            "source = CASE WHEN id = %s THEN 'linear-family' ELSE source END "
+            "WHERE name LIKE 'bulk-linear-%%'",
+            [renamed, moved],
+        )
+    assert Dependency.objects.get(package=keeper).target_id == renamed
+    assert family("sibling-of-linear") == 2
+    assert Package.objects.get(pk=moved).source_family_size == 2
