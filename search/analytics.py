@@ -34,7 +34,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Sum
+from django.db.models import Sum
 from django.utils import timezone
 from psycopg2.extras import execute_values
 
@@ -135,18 +135,24 @@ def merge_fragments(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
-def _count(entries: list[dict[str, Any]]) -> list[tuple[str, str, int, int]]:
+def _count(entries: list[dict[str, Any]]) -> list[tuple[str, str, int, int, int]]:
+    """(day, query, searches, found nothing, found something) per day and query; a
+    search logged without a total (a filtered one) is neither."""
     counts: Counter[tuple[str, str]] = Counter()
     zero: Counter[tuple[str, str]] = Counter()
+    found: Counter[tuple[str, str]] = Counter()
     for entry in entries:
-        day = datetime.fromtimestamp(entry["t"], UTC).date().isoformat()
-        counts[(day, entry["q"])] += 1
-        if entry["n"] == 0:
-            zero[(day, entry["q"])] += 1
-    return [(day, q, n, zero[(day, q)]) for (day, q), n in counts.items()]
+        key = (datetime.fromtimestamp(entry["t"], UTC).date().isoformat(), entry["q"])
+        counts[key] += 1
+        total = entry["n"]
+        if total == 0:
+            zero[key] += 1
+        elif isinstance(total, int) and total > 0:
+            found[key] += 1
+    return [(day, q, n, zero[(day, q)], found[(day, q)]) for (day, q), n in counts.items()]
 
 
-def _store(batch_id: str, rows: list[tuple[str, str, int, int]]) -> bool:
+def _store(batch_id: str, rows: list[tuple[str, str, int, int, int]]) -> bool:
     """Add the counts and record the batch, in one transaction; False if it was counted."""
     try:
         with transaction.atomic():
@@ -156,11 +162,14 @@ def _store(batch_id: str, rows: list[tuple[str, str, int, int]]) -> bool:
                     execute_values(
                         cursor,
                         """
-                        INSERT INTO search_querystat (day, query, searches, zero_results)
+                        INSERT INTO search_querystat
+                            (day, query, searches, zero_results, found_results)
                         VALUES %s
                         ON CONFLICT (day, query) DO UPDATE SET
                             searches = search_querystat.searches + EXCLUDED.searches,
-                            zero_results = search_querystat.zero_results + EXCLUDED.zero_results
+                            zero_results = search_querystat.zero_results + EXCLUDED.zero_results,
+                            found_results =
+                                search_querystat.found_results + EXCLUDED.found_results
                         """,
                         rows,
                     )
@@ -202,13 +211,16 @@ POPULAR_TTL = 300.0
 
 
 def _load_popular() -> list[str]:
-    """Searches of the last ``POPULAR_DAYS`` days that found something, most frequent first."""
+    """Searches of the last ``POPULAR_DAYS`` days known to have found something (unfiltered,
+    with hits), most frequent first. A filtered search's total says nothing about its
+    words: counted as found, one visitor's filtered search for any text became everyone's
+    suggestion."""
     since = timezone.now().date() - timedelta(days=POPULAR_DAYS)
     rows = (
         QueryStat.objects.filter(day__gte=since)
         .values("query")
-        .annotate(total=Sum("searches"), empty=Sum("zero_results"))
-        .filter(total__gt=F("empty"))
+        .annotate(total=Sum("searches"), found=Sum("found_results"))
+        .filter(found__gt=0)
         .order_by("-total", "query")[:POPULAR_KEPT]
     )
     return [row["query"] for row in rows]

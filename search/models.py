@@ -119,6 +119,10 @@ class QueryStat(models.Model):
     query = models.CharField(max_length=200)
     searches = models.PositiveIntegerField(default=0)
     zero_results = models.PositiveIntegerField(default=0)
+    # Searches known to have found something: unfiltered, with hits. A filtered search's
+    # total says nothing about its words; only these make a query an autocomplete
+    # suggestion (``search.analytics.popular_queries``).
+    found_results = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-day", "-searches"]

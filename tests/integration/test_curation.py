@@ -240,6 +240,25 @@ def test_a_search_its_filters_emptied_is_not_a_query_that_found_nothing(client, 
     assert stats == {"pdf": (1, 0), "nosuchthingatall": (2, 1)}
 
 
+def test_autocomplete_suggests_only_searches_known_to_find_something(client, small):
+    """A filtered search's total says nothing about its words (it is logged without one),
+    yet it counted as a search that found something: one visitor's filtered search for any
+    text put that text in everyone's autocomplete and in the "what others searched for"
+    links of the page that found nothing."""
+    analytics.flush()
+    QueryStat.objects.all().delete()
+    client.get("/", {"q": "reviewprobe qqzx", "section": "games"}, HTTP_USER_AGENT="visitor-e")
+    client.get("/api/search", {"q": "pdf viewer"}, HTTP_USER_AGENT="visitor-f")
+    client.get("/api/search", {"q": "pdf", "section": "games"}, HTTP_USER_AGENT="visitor-g")
+    analytics.flush()
+    analytics._popular.reset()
+    assert analytics.popular_queries("reviewprobe") == []
+    assert analytics.popular_queries("pdf") == ["pdf viewer"]
+    # The analytics still count every search, filtered or not.
+    stats = {s.query: s.searches for s in QueryStat.objects.all()}
+    assert stats == {"reviewprobe qqzx": 1, "pdf viewer": 1, "pdf": 1}
+
+
 def test_a_pin_for_a_query_searches_read_differently_is_refused(superuser_client, small):
     """A promotion for "C++" was saved as "c", and pinned the package to every search for
     "c"; the synonym form already refused the same words."""
