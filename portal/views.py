@@ -22,7 +22,7 @@ from config.db_routers import read_from_replica
 from config.http_cache import cacheable
 from portal.models import Dependency, DependencyKind, Package, TagFacet
 from search import service
-from search.params import MAX_PAGE_SIZE, whole_number
+from search.params import MAX_PAGE_SIZE, clean_value, whole_number
 
 
 @dataclass
@@ -55,6 +55,10 @@ def _decorate(result: service.SearchResult, query: QueryDict) -> dict[str, Any]:
     """URLs for toggling facet values, removing chips and paging."""
     base = query.copy()
     base.pop("page", None)
+    # The values as the search read them ("devel " is "devel"): compared with the raw ones,
+    # a link meant to remove a filter sent in another form kept it.
+    for name in result.params.filters:
+        base.setlist(name, [v for v in dict.fromkeys(map(clean_value, base.getlist(name))) if v])
     for facet in result.facets:
         for value in facet.values:
             current = base.getlist(facet.name)
@@ -111,14 +115,14 @@ def _parse_paging_leniently(
         if exc.param != "page":
             raise
         try:  # a page number, only too deep (not "abc", "0" or "²": those stay a 400)
-            whole_number(query.get("page"), "page", 1, 1, 2**31)
+            whole_number(query.get("page"), "page", 1, 1, 10**18)
         except service.InvalidSearch:
             raise exc from None
     # The page size was parsed before the page, so it is a valid one (or absent).
     page_size = whole_number(
         query.get("page_size"), "page_size", service.DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE
     )
-    query = _with_page(query, max(1, service.MAX_RESULT_WINDOW // page_size))
+    query = _with_page(query, -(-service.MAX_RESULT_WINDOW // page_size))  # may be partial
     context["paging_notice"] = (
         f"Only the first {service.MAX_RESULT_WINDOW:,} results can be paged through; this is "
         "the last page of those. Add words or filters to reach the others."

@@ -23,7 +23,7 @@ from search.facets import FacetRegistry
 MAX_QUERY_LENGTH = 200
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-MAX_RESULT_WINDOW = 1000  # page * page_size may not go past this; the API has cursors
+MAX_RESULT_WINDOW = 1000  # a page may not start past this; the API has cursors
 MAX_VALUES_PER_FACET = 20
 MAX_VALUE_LENGTH = 200
 SORTS = {
@@ -33,6 +33,11 @@ SORTS = {
     "size": "Installed size (smallest first)",
 }
 RESERVED = {"q", "page", "page_size", "sort", "cursor", "partial", "format", "explain"}
+# Parameters that take one value: given twice, the last one silently won.
+SINGLE_VALUED = ("q", "sort", "page", "page_size", "cursor")
+# What Django decodes bytes that are not UTF-8 to: "q=caf%e9" (Latin-1) read as "caf\ufffd".
+NOT_UTF8 = "\ufffd"
+_DIGITS = re.compile(r"[0-9]{1,18}")
 # What links shared on the web pick up on the way (campaign and click identifiers): ignored,
 # not refused as unknown filters ("/?q=vim&utm_source=x" was a 400).
 TRACKING = re.compile(r"^(utm_[a-z_]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid)$")
@@ -70,6 +75,14 @@ class SearchParams:
     def offset(self) -> int:
         return (self.page - 1) * self.page_size
 
+    @property
+    def page_hits(self) -> int:
+        """How many hits this page shows at most: the window's last page may be partial
+        (30 a page: page 34 holds results 991-1,000)."""
+        if self.cursor is not None:
+            return self.page_size
+        return max(0, min(self.page_size, MAX_RESULT_WINDOW - self.offset))
+
     def cache_key_parts(self) -> dict[str, Any]:
         """What determines the facet counts (not paging or sort), normalised."""
         return {
@@ -96,10 +109,10 @@ def whole_number(raw: str | None, name: str, default: int, low: int, high: int) 
     :class:`InvalidSearch` naming the parameter."""
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise InvalidSearch(f"'{name}' must be a whole number, not {raw[:20]!r}.", name) from None
+    if not isinstance(raw, str) or not _DIGITS.fullmatch(raw):
+        # int() also reads a fullwidth 1, "1_0" and " 2 "; and digits past 18 are no page.
+        raise InvalidSearch(f"'{name}' must be a whole number, not {str(raw)[:20]!r}.", name)
+    value = int(raw)
     if not low <= value <= high:
         raise InvalidSearch(f"'{name}' must be between {low} and {high}.", name)
     return value
@@ -144,6 +157,19 @@ def _check_cursor(cursor: tuple[Any, ...], sort: str) -> None:
         )
 
 
+def _check_encoding_and_repeats(params: Any) -> None:
+    """Refuse a value that was not UTF-8 (searched as U+FFFD, it found the wrong thing or
+    nothing), and a one-value parameter given more than once (the last one won)."""
+    for name in params:
+        values = params.getlist(name)
+        if NOT_UTF8 in name or any(NOT_UTF8 in value for value in values):
+            raise InvalidSearch(
+                f"'{name[:40]}' is not valid UTF-8 text; percent-encode it as UTF-8.", name
+            )
+        if name in SINGLE_VALUED and len(values) > 1:
+            raise InvalidSearch(f"'{name}' was given {len(values)} times; give it once.", name)
+
+
 def _query_text(params: Any) -> str:
     raw_q = params.get("q") or ""
     if len(raw_q) > MAX_QUERY_LENGTH * 4:
@@ -172,7 +198,7 @@ def _paging(
         params.get("page_size"), "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE
     )
     page = whole_number(params.get("page"), "page", 1, 1, MAX_RESULT_WINDOW)
-    if page * page_size > MAX_RESULT_WINDOW:
+    if (page - 1) * page_size >= MAX_RESULT_WINDOW:
         raise InvalidSearch(
             f"That page is too deep: at most the first {MAX_RESULT_WINDOW} results can be "
             "paged through; narrow the search"
@@ -222,6 +248,7 @@ def _filters(params: Any, facets: FacetRegistry) -> dict[str, tuple[str, ...]]:
 def parse(params: Any, facets: FacetRegistry, *, allow_cursor: bool = False) -> SearchParams:
     """Build SearchParams from a QueryDict-like object (``getlist``/``get``/``keys``);
     ``facets`` says which filters exist."""
+    _check_encoding_and_repeats(params)
     q = _query_text(params)
     sort = _sort(params)
     page, page_size, cursor = _paging(params, sort, allow_cursor=allow_cursor)

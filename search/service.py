@@ -293,7 +293,7 @@ class Plan:
             self.ranked(mode),
             self.clauses,
             sort=params.sort,
-            size=params.page_size,
+            size=params.page_hits,
             offset=params.offset,
             cursor=params.cursor,
             count=count,
@@ -399,7 +399,7 @@ def _result(
     # A page by number knows where it ends: one ending at the last hit gives no cursor. (A
     # page by cursor does not know its offset: a full one may lead to an empty page.)
     last = params.cursor is None and params.offset + len(raw_hits) >= summary.total
-    if len(raw_hits) == params.page_size and raw_hits and "sort" in raw_hits[-1] and not last:
+    if len(raw_hits) == params.page_hits and raw_hits and "sort" in raw_hits[-1] and not last:
         result.next_cursor = encode_cursor(raw_hits[-1]["sort"])
     if params.sort == "relevance":  # pinned first: labelled (query.pinned_first)
         for hit in result.hits:

@@ -778,7 +778,13 @@ def test_suggest_offers_searches_people_made(client, catalog):
         ("vim colors", 4, 0),
         ("vimperator", 5, 5),  # never found anything: not offered
     ]:
-        QueryStat.objects.create(day=today, query=query, searches=searches, zero_results=zero)
+        QueryStat.objects.create(
+            day=today,
+            query=query,
+            searches=searches,
+            zero_results=zero,
+            found_results=searches - zero,
+        )
     body = client.get("/api/suggest", {"q": "Vim"}).json()
     assert body["queries"] == ["vim plugins", "vim colors"]
     assert body["suggestions"][0]["name"] == "vim"
@@ -792,7 +798,9 @@ def test_suggest_offers_four_past_searches_besides_the_typed_one(client, catalog
     today = timezone.now().date()
     made = [("vim", 50), ("vim plugins", 9), ("vim colors", 8), ("vim tutor", 7), ("vimrc", 6)]
     for query, searches in made:
-        QueryStat.objects.create(day=today, query=query, searches=searches, zero_results=0)
+        QueryStat.objects.create(
+            day=today, query=query, searches=searches, zero_results=0, found_results=searches
+        )
     # The typed search is the most frequent; leaving it out still leaves four to offer.
     body = client.get("/api/suggest", {"q": "vim"}).json()
     assert body["queries"] == ["vim plugins", "vim colors", "vim tutor", "vimrc"]
@@ -1033,7 +1041,23 @@ def test_no_results_offer_popular_searches(client, catalog):
 
     from search.models import QueryStat
 
-    QueryStat.objects.create(day=timezone.now().date(), query="image viewer", searches=7)
+    QueryStat.objects.create(
+        day=timezone.now().date(), query="image viewer", searches=7, found_results=7
+    )
     page = client.get("/", {"q": "zzqqxxnothing"})
     assert page.context["result"].total == 0
     assert '<a href="?q=image+viewer">image viewer</a>' in page.content.decode()
+
+
+def test_a_filter_sent_in_unclean_form_can_be_removed_with_its_chip(client, catalog):
+    """The chip's remove link and the facet value's link compared the raw value ("devel " or
+    "devel" with a zero-width space) with the clean one: both links kept the filter, and
+    only "Clear all" removed it."""
+    for raw in ("devel ", "devel\u200b"):
+        page = client.get("/", {"q": "frobnicator", "section": raw})
+        assert page.status_code == 200
+        (chip,) = page.context["chips"]
+        assert chip.remove_url == "?q=frobnicator"
+        (section,) = [f for f in page.context["result"].facets if f.name == "section"]
+        (devel,) = [v for v in section.values if v.value == "devel"]
+        assert devel.selected and devel.url == "?q=frobnicator"

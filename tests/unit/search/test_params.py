@@ -42,6 +42,21 @@ def test_control_characters_are_dropped_and_duplicates_merged():
         ("priority=urgent", "priority", "Unknown value"),
         ("size=gigantic", "size", "Unknown value"),
         ("cursor=WzFd", "cursor", "only available in the JSON API"),
+        # A page starting past the window (results 1,001 on).
+        ("page=35&page_size=30", "page", "too deep"),
+        ("page=21&page_size=50", "page", "too deep"),
+        # Only ASCII digits: int() also read a fullwidth 1, "1_0" and " 2 ".
+        ("page=%EF%BC%91", "page", "whole number"),
+        ("page=1_0", "page", "whole number"),
+        ("page_size=%202%20", "page_size", "whole number"),
+        # A parameter that takes one value, given twice: the last one used to win silently
+        # (and "q=vim&q=emacs" shared its HTTP validator with "q=emacs&q=vim").
+        ("q=vim&q=emacs", "q", "given 2 times"),
+        ("sort=name&sort=relevance", "sort", "given 2 times"),
+        ("page=2&page=3", "page", "given 2 times"),
+        # Bytes that are not UTF-8 were replaced by U+FFFD and searched for.
+        ("q=vim%ff", "q", "not valid UTF-8"),
+        ("section=edit%ffors", "section", "not valid UTF-8"),
     ],
 )
 def test_bad_input_names_the_parameter_and_says_why(query, param, message):
@@ -119,3 +134,11 @@ def test_tracking_parameters_of_shared_links_are_ignored():
     assert params.q == "vim" and params.filters == {}
     with pytest.raises(InvalidSearch, match="Unknown filter"):
         parsed("q=vim&utm=x")
+
+
+def test_the_last_page_of_the_window_may_be_partial():
+    """With 30 a page, page 34 holds results 991-1,000: it was refused as too deep while
+    the page links offered it (results 991-1,000 could not be reached by page number)."""
+    params = parsed("page=34&page_size=30")
+    assert (params.offset, params.page_hits) == (990, 10)
+    assert parsed("page=2&page_size=30").page_hits == 30
