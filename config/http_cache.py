@@ -9,6 +9,12 @@ without the view running (no search, no rendering). Successful answers say
 ``Cache-Control: public, max-age=0, s-maxage=SHARED_MAX_AGE``: browsers revalidate every
 time (a 304 costs one Redis round trip), shared caches may answer for a few seconds.
 
+The validator is weak (``W/"..."``) and every such answer, a 304 included, says ``Vary:
+Cookie, Accept-Encoding``: GZipMiddleware weakened the compressed 200's ETag and added
+``Accept-Encoding`` to it, but not to the empty 304 that confirmed it, so a shared cache
+freshening its compressed copy from the 304 lost the ``Vary`` (RFC 9110, 15.4.5). Weak is
+also what the validator means: equal answers differ in bytes (a search's ``took_ms``).
+
 Logged-in users (editors, who read their own writes) never get a shared-cacheable answer:
 ``private, no-cache`` and no validator. Neither does an answer without a validator (an index
 write in progress, Redis unreachable) nor an error, which carries no validator either.
@@ -43,7 +49,8 @@ def cacheable(
         def etag(request: HttpRequest, *args: Any, **kwargs: Any) -> str | None:
             if request.user.is_authenticated:
                 return None
-            return validator(request, *args, **kwargs)
+            value = validator(request, *args, **kwargs)
+            return None if value is None else f'W/"{value}"'
 
         conditional = condition(etag_func=etag)(view)
 
@@ -53,7 +60,7 @@ def cacheable(
                 return view(request, *args, **kwargs)
             with scope():
                 response = conditional(request, *args, **kwargs)
-            patch_vary_headers(response, ["Cookie"])
+            patch_vary_headers(response, ["Cookie", "Accept-Encoding"])
             shared = (
                 not request.user.is_authenticated
                 and response.status_code in (200, 304)

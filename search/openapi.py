@@ -290,8 +290,8 @@ def _schemas() -> dict[str, Any]:
 
 _VALIDATOR_HEADERS = {
     "ETag": {
-        "description": "The answer's validator (anonymous requests; none while an index "
-        "write is in progress): send it back as `If-None-Match`.",
+        "description": 'The answer\'s weak validator (`W/"..."`; anonymous requests; none '
+        "while an index write is in progress): send it back as `If-None-Match`.",
         "schema": {"type": "string"},
     },
     "Cache-Control": {"schema": {"type": "string"}},

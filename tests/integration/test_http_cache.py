@@ -39,6 +39,25 @@ def test_a_revalidated_search_is_a_304_without_searching(client, indexed, url, m
     assert not again.content
 
 
+@pytest.mark.parametrize("url", [*SEARCHES, "/packages/cachetest-tool/"])
+def test_a_304_carries_the_validator_and_vary_of_the_200_it_confirms(client, indexed, url):
+    """GZipMiddleware made the compressed 200's ETag weak and added Vary: Accept-Encoding,
+    but the 304 confirming it had a strong ETag and only Vary: Cookie, so a shared cache
+    freshening its compressed copy from the 304 lost Vary: Accept-Encoding (RFC 9110,
+    15.4.5). The validator is weak throughout: the bytes of equal answers differ (the
+    search's "took_ms", whether the cache answered)."""
+    gzip = {"HTTP_ACCEPT_ENCODING": "gzip"}
+    compressed, plain = client.get(url, **gzip), client.get(url)
+    assert compressed.status_code == plain.status_code == 200
+    etag = compressed["ETag"]
+    assert etag.startswith('W/"') and plain["ETag"] == etag
+    for response in (compressed, plain):
+        assert {"Cookie", "Accept-Encoding"} <= {v.strip() for v in response["Vary"].split(",")}
+    again = client.get(url, HTTP_IF_NONE_MATCH=etag, **gzip)
+    assert again.status_code == 304 and again["ETag"] == etag
+    assert {"Cookie", "Accept-Encoding"} <= {v.strip() for v in again["Vary"].split(",")}
+
+
 def test_the_validator_follows_the_request_and_the_index(client, indexed):
     plain = client.get("/api/search?q=cachetest")["ETag"]
     assert client.get("/api/search?q=cachetest")["ETag"] == plain  # stable
