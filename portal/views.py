@@ -12,8 +12,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db.models import Max, Q
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
@@ -258,7 +259,22 @@ def package_detail(request: HttpRequest, name: str) -> HttpResponse:
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """The 400 page (``handler400``): most often a form body over the upload limit, which
-    Django refuses before any form can say so (``DATA_UPLOAD_MAX_MEMORY_SIZE``)."""
-    limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
-    return render(request, "400.html", {"limit_mb": limit_mb}, status=400)
+    """The 400 answer (``handler400``) to what Django refuses before any view: a form body
+    over the upload limit (``DATA_UPLOAD_MAX_MEMORY_SIZE``), or too many parameters
+    (``DATA_UPLOAD_MAX_NUMBER_FIELDS``). The API answers in its JSON shape; the page says
+    which it was (it spoke of an oversized form for a GET with too many parameters)."""
+    if isinstance(exception, (TooManyFieldsSent, TooManyFilesSent)):
+        reason = "too_many"
+        message = (
+            f"Too many parameters: a request may send at most "
+            f"{settings.DATA_UPLOAD_MAX_NUMBER_FIELDS:,}."
+        )
+    elif isinstance(exception, RequestDataTooBig):
+        reason = "too_large"
+        limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
+        message = f"The request is too large: a form may send at most {limit_mb} MB."
+    else:
+        reason, message = "unreadable", "The request could not be read."
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"message": message}}, status=400)
+    return render(request, "400.html", {"reason": reason, "message": message}, status=400)

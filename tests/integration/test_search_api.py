@@ -1061,3 +1061,17 @@ def test_a_filter_sent_in_unclean_form_can_be_removed_with_its_chip(client, cata
         (section,) = [f for f in page.context["result"].facets if f.name == "section"]
         (devel,) = [v for v in section.values if v.value == "devel"]
         assert devel.selected and devel.url == "?q=frobnicator"
+
+
+def test_too_many_parameters_is_a_400_that_says_so_in_the_answers_format(client, catalog):
+    """Over 1,000 parameters Django refuses the request before any view: the API answered
+    with the HTML 400 page, which spoke of an oversized form whose content was lost."""
+    query = "&".join(["a=1"] * 1100)
+    api_answer = client.get("/api/search?" + query)
+    assert api_answer.status_code == 400
+    assert api_answer["Content-Type"].startswith("application/json")
+    assert "Too many parameters" in api_answer.json()["error"]["message"]
+    page = client.get("/?" + query)
+    assert page.status_code == 400
+    html = page.content.decode()
+    assert "Too many parameters" in html and "MB" not in html
