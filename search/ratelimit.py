@@ -30,7 +30,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from search import stores
 
@@ -136,6 +136,20 @@ def message(request: HttpRequest, retry: int) -> str:
     return f"Too many requests: at most {allowed} every {seconds} s. Try again in {retry} s."
 
 
+PER_CLIENT = ("RateLimit-Remaining", "RateLimit-Reset")
+
+
+def _keep_quota_private(response: HttpResponse) -> None:
+    """An answer a shared cache may keep (``public``: ``config.http_cache``) must not have
+    it replay one client's quota to others: ``private="<fields>"`` (RFC 9111, 5.2.2.7)
+    tells a shared cache not to store those fields, and leaves the answer shareable.
+    (Django's ``patch_cache_control`` drops ``public`` when given ``private``.)"""
+    directives = [d.strip() for d in response.get("Cache-Control", "").split(",") if d.strip()]
+    if "public" in directives:
+        directives.append(f'private="{", ".join(PER_CLIENT)}"')
+        response["Cache-Control"] = ", ".join(directives)
+
+
 def rate_limited(view: Callable[..., Any]) -> Callable[..., Any]:
     """For the JSON API: the ``RateLimit-*`` headers on every answer; 429 with
     ``Retry-After`` once a client exceeds the limit."""
@@ -152,6 +166,7 @@ def rate_limited(view: Callable[..., Any]) -> Callable[..., Any]:
         if quota is not None:
             for name, value in quota.headers().items():
                 response[name] = value
+            _keep_quota_private(response)
         return response
 
     return wrapper

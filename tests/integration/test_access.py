@@ -53,6 +53,18 @@ def test_api_answers_say_where_the_client_stands(client, limited):
     assert answers[5].status_code == 429 and answers[5]["Retry-After"] == "50"
 
 
+def test_a_shared_cache_is_told_not_to_keep_one_clients_quota(client, limited):
+    """An anonymous API answer may be kept by a shared cache (public, s-maxage=10), which
+    then replayed one client's RateLimit-Remaining and -Reset to every other client."""
+    address = {"REMOTE_ADDR": f"{fresh_v6_prefix()}::1"}
+    answer = client.get("/api/search", {"q": "vim"}, **address)
+    assert answer.status_code == 200 and answer["RateLimit-Remaining"] == "4"
+    directives = {d.strip() for d in answer["Cache-Control"].split(",")}
+    assert "public" in directives
+    assert 'private="RateLimit-Remaining' in directives
+    assert 'RateLimit-Reset"' in directives
+
+
 def test_clients_behind_a_trusted_proxy_are_counted_apart(client, limited, settings):
     settings.SEARCH_TRUSTED_PROXIES = ["10.0.0.0/8"]
     proxy = {"REMOTE_ADDR": "10.1.2.3"}
