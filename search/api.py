@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from config.http_cache import cacheable
 from search import openapi, results, service
-from search.params import clean_text, whole_number
+from search.params import clean_text, value_filter, whole_number
 from search.ratelimit import rate_limited
 
 SUGGEST_MAX = openapi.SUGGEST_MAX
@@ -114,9 +114,10 @@ def facet_values(request: HttpRequest, facet: str) -> JsonResponse:
     query = request.GET.copy()
     for paging in ("sort", "page", "page_size", "cursor", "partial"):  # the hits', not the values'
         query.pop(paging, None)
-    contains = clean_text(query.pop("contains", [""])[0])[:50]
     raw_limit = query.pop("limit", [""])[0]
     try:
+        contains = value_filter(query)
+        query.pop("contains", None)
         limit = whole_number(raw_limit, "limit", 20, 1, service.FACET_VALUES_LIMIT)
         parsed = service.parse(query)
         values = service.facet_values(facet, parsed, contains, limit)

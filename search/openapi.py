@@ -14,6 +14,7 @@ from typing import Any
 from search.facets import FIXED, RangeFacet
 from search.params import (
     DEFAULT_PAGE_SIZE,
+    MAX_CONTAINS_LENGTH,
     MAX_PAGE_SIZE,
     MAX_QUERY_LENGTH,
     MAX_RESULT_WINDOW,
@@ -386,7 +387,7 @@ def schema() -> dict[str, Any]:
                         {
                             "name": "contains",
                             "in": "query",
-                            "schema": {"type": "string", "maxLength": 50},
+                            "schema": {"type": "string", "maxLength": MAX_CONTAINS_LENGTH},
                         },
                         {
                             "name": "limit",

@@ -25,6 +25,7 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_RESULT_WINDOW = 1000  # a page may not start past this; the API has cursors
 MAX_VALUES_PER_FACET = 20
+MAX_CONTAINS_LENGTH = 50  # /api/facets/<name>?contains=
 MAX_VALUE_LENGTH = 200
 SORTS = {
     "relevance": "Relevance",
@@ -163,11 +164,36 @@ def _check_encoding_and_repeats(params: Any) -> None:
     for name in params:
         values = params.getlist(name)
         if NOT_UTF8 in name or any(NOT_UTF8 in value for value in values):
-            raise InvalidSearch(
-                f"'{name[:40]}' is not valid UTF-8 text; percent-encode it as UTF-8.", name
-            )
+            raise _not_utf8(name)
         if name in SINGLE_VALUED and len(values) > 1:
-            raise InvalidSearch(f"'{name}' was given {len(values)} times; give it once.", name)
+            raise _repeated(name, len(values))
+
+
+def _not_utf8(name: str) -> InvalidSearch:
+    message = f"'{name[:40]}' is not valid UTF-8 text; percent-encode it as UTF-8."
+    return InvalidSearch(message, name)
+
+
+def _repeated(name: str, times: int) -> InvalidSearch:
+    return InvalidSearch(f"'{name}' was given {times} times; give it once.", name)
+
+
+def value_filter(params: Any) -> str:
+    """The ``contains`` text of a facet's values (``/api/facets/<name>``), checked like the
+    rest: one value, UTF-8, at most ``MAX_CONTAINS_LENGTH`` characters (longer input was
+    cut and searched, silently)."""
+    given = params.getlist("contains")
+    if len(given) > 1:
+        raise _repeated("contains", len(given))
+    contains = clean_text(given[0]) if given else ""
+    if NOT_UTF8 in contains:
+        raise _not_utf8("contains")
+    if len(contains) > MAX_CONTAINS_LENGTH:
+        raise InvalidSearch(
+            f"'contains' is too long ({len(contains)} characters; at most {MAX_CONTAINS_LENGTH}).",
+            "contains",
+        )
+    return contains
 
 
 def _query_text(params: Any) -> str:

@@ -1075,3 +1075,15 @@ def test_too_many_parameters_is_a_400_that_says_so_in_the_answers_format(client,
     assert page.status_code == 400
     html = page.content.decode()
     assert "Too many parameters" in html and "MB" not in html
+
+
+def test_a_facet_value_filter_past_its_length_is_refused_not_cut(client, catalog):
+    """The OpenAPI document says `contains` holds at most 50 characters; longer input was
+    cut to 50 and searched, silently."""
+    response = client.get("/api/facets/section", {"contains": "d" * 51})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "contains"
+    assert "at most 50" in response.json()["error"]["message"]
+    twice = client.get("/api/facets/section?contains=de&contains=ut")
+    assert twice.status_code == 400 and "given 2 times" in twice.json()["error"]["message"]
+    assert client.get("/api/facets/section", {"contains": "d" * 50}).status_code == 200
