@@ -111,8 +111,9 @@ def _paging_parameters() -> list[dict[str, Any]]:
         {
             "name": "page",
             "in": "query",
-            "description": f"Page number; page x page_size may not exceed {MAX_RESULT_WINDOW} "
-            "(use `cursor` to go further).",
+            "description": "Page number; a page must start within the first "
+            f"{MAX_RESULT_WINDOW} results ((page - 1) x page_size < {MAX_RESULT_WINDOW}; the "
+            "last one may be partial). Use `cursor` to go further.",
             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_RESULT_WINDOW},
         },
         {
