@@ -285,7 +285,11 @@ class CatalogWriter:
     took minutes. So the writer refreshes the statistics, inside the transaction (ANALYZE
     sees the transaction's own rows), whenever the rows written have doubled since the last
     time: after 2,000, 4,000, ... 64,000 rows, six ANALYZEs of about 0.2 s for the real
-    catalog.
+    catalog. It does so once a batch's packages are written and before their dependencies
+    are: done before the packages, the first ANALYZE of an import after an aborted one saw
+    no live package, and the dependency trigger's lookup of each target by name (a plan
+    the session then keeps) scanned the whole (maintainer, name) index: 8 ms a dependency,
+    36 s for the first 2,000 packages' 6,000 dependencies.
     """
 
     def __init__(self) -> None:
@@ -352,7 +356,6 @@ class CatalogWriter:
 
     def write(self, batch: list[Record], stats: ImportStats) -> None:
         self.written += len(batch)
-        self._refresh_statistics()
         self._ensure(self.sections, {r.section for r in batch}, "portal_section", ("name",))
         self._ensure(
             self.maintainers,
@@ -410,6 +413,7 @@ class CatalogWriter:
                 page_size=len(rows),
                 fetch=True,
             )
+            self._refresh_statistics()  # the batch's packages are in; their links next
             inserted = sum(1 for _, ins in written if ins)
             stats.created += inserted
             stats.updated += len(written) - inserted
