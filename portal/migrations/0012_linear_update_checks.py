@@ -23,18 +23,20 @@ DECLARE
     new_ids bigint[];
     old_sources text[];
     new_sources text[];
+    ids_moved boolean;  -- compared once, not once per row of the statement
 BEGIN
     SELECT array_agg(id ORDER BY id), array_agg(source ORDER BY id)
         INTO old_ids, old_sources FROM old_rows;
     SELECT array_agg(id ORDER BY id), array_agg(source ORDER BY id)
         INTO new_ids, new_sources FROM new_rows;
+    ids_moved := old_ids IS DISTINCT FROM new_ids;
     -- Most updates (the recount's own among them) change no source: nothing to do.
-    IF old_ids IS NOT DISTINCT FROM new_ids AND old_sources IS NOT DISTINCT FROM new_sources THEN
+    IF NOT ids_moved AND old_sources IS NOT DISTINCT FROM new_sources THEN
         RETURN NULL;
     END IF;
     PERFORM portal_recount_source_families(ARRAY(
         SELECT s FROM unnest(old_sources, new_sources) AS u(o, n), LATERAL (VALUES (o), (n)) v(s)
-        WHERE (o IS DISTINCT FROM n OR old_ids IS DISTINCT FROM new_ids) AND s <> ''
+        WHERE (ids_moved OR o IS DISTINCT FROM n) AND s <> ''
         GROUP BY s
     ));
     UPDATE portal_package p SET source_family_size = 1
@@ -52,16 +54,18 @@ DECLARE
     new_names text[];
     renamed_ids bigint[];
     renamed_to text[];
+    ids_moved boolean;
 BEGIN
     SELECT array_agg(id ORDER BY id), array_agg(name ORDER BY id)
         INTO old_ids, old_names FROM old_rows;
     SELECT array_agg(id ORDER BY id), array_agg(name ORDER BY id)
         INTO new_ids, new_names FROM new_rows;
+    ids_moved := old_ids IS DISTINCT FROM new_ids;
     -- Most package updates rename nothing: leave the dependency table alone then.
-    IF old_ids IS NOT DISTINCT FROM new_ids AND old_names IS NOT DISTINCT FROM new_names THEN
+    IF NOT ids_moved AND old_names IS NOT DISTINCT FROM new_names THEN
         RETURN NULL;
     END IF;
-    IF old_ids IS DISTINCT FROM new_ids THEN  -- ids changed (raw SQL): every row counts
+    IF ids_moved THEN  -- ids changed (raw SQL): every row counts
         renamed_ids := old_ids || new_ids;
         renamed_to := new_names;
     ELSE
