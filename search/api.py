@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from config.http_cache import cacheable
 from search import openapi, results, service
-from search.params import clean_text, value_filter, whole_number
+from search.params import clean_text, facet_value_options
 from search.ratelimit import rate_limited
 
 SUGGEST_MAX = openapi.SUGGEST_MAX
@@ -114,11 +114,10 @@ def facet_values(request: HttpRequest, facet: str) -> JsonResponse:
     query = request.GET.copy()
     for paging in ("sort", "page", "page_size", "cursor", "partial"):  # the hits', not the values'
         query.pop(paging, None)
-    raw_limit = query.pop("limit", [""])[0]
     try:
-        contains = value_filter(query)
+        contains, limit = facet_value_options(query, service.FACET_VALUES_LIMIT)
         query.pop("contains", None)
-        limit = whole_number(raw_limit, "limit", 20, 1, service.FACET_VALUES_LIMIT)
+        query.pop("limit", None)
         parsed = service.parse(query)
         values = service.facet_values(facet, parsed, contains, limit)
     except service.InvalidSearch as exc:
@@ -145,6 +144,8 @@ def _type_of(schema: dict[str, Any]) -> str:
         return " | ".join(str(v) for v in schema["enum"])
     if schema.get("type") == "array":
         return f"{_type_of(schema['items'])} (repeatable)"
+    if schema.get("type") == "object":  # parameters named like a pattern (tag facets)
+        return f"{_type_of(schema['additionalProperties'])} (repeatable)"
     return str(schema.get("type", ""))
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from search.facets import FIXED, RangeFacet
+from search.facets import FIXED, TAG_PREFIX, RangeFacet
 from search.params import (
     DEFAULT_PAGE_SIZE,
     MAX_CONTAINS_LENGTH,
     MAX_PAGE_SIZE,
     MAX_QUERY_LENGTH,
     MAX_RESULT_WINDOW,
+    MAX_VALUE_LENGTH,
     MAX_VALUES_PER_FACET,
     SORTS,
 )
@@ -62,7 +63,7 @@ def _filter_parameters() -> list[dict[str, Any]]:
     params = []
     for name, facet in FIXED.items():
         values = list(facet.choices) if facet.choices else None
-        item: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 200}
+        item: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_VALUE_LENGTH}
         if values:
             item = {"type": "string", "enum": values}
         kind = "ranges" if isinstance(facet, RangeFacet) else "values"
@@ -78,7 +79,35 @@ def _filter_parameters() -> list[dict[str, Any]]:
                 "explode": True,
             }
         )
-    return params
+    return [*params, _tag_filter_parameter()]
+
+
+def _tag_filter_parameter() -> dict[str, Any]:
+    """The debtags facets, one parameter each (``tag.interface=x11``). Which facets exist
+    is the catalog's data, not the API's shape, so they are described by their names'
+    pattern: an exploded form object, OpenAPI's way to say "query parameters named like
+    this" (Schemathesis sends such parameters too)."""
+    return {
+        "name": f"{TAG_PREFIX}<facet>",
+        "in": "query",
+        "required": False,
+        "description": f"Debtags facets, `{TAG_PREFIX}<facet>=<value>` (e.g. "
+        f"`{TAG_PREFIX}interface=x11`, `{TAG_PREFIX}use=editing`): any of these values "
+        f"(repeat the parameter; at most {MAX_VALUES_PER_FACET}). The facets and their "
+        "values are those the search answer's `facets` list (`/api/facets/tag.<facet>` "
+        "lists every value); an unknown facet is a 400.",
+        "schema": {
+            "type": "object",
+            "propertyNames": {"pattern": f"^{TAG_PREFIX.replace('.', '[.]')}[a-z0-9][a-z0-9-]*$"},
+            "additionalProperties": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_VALUE_LENGTH,
+            },
+        },
+        "style": "form",
+        "explode": True,
+    }
 
 
 def _search_parameters() -> list[dict[str, Any]]:

@@ -178,22 +178,24 @@ def _repeated(name: str, times: int) -> InvalidSearch:
     return InvalidSearch(f"'{name}' was given {times} times; give it once.", name)
 
 
-def value_filter(params: Any) -> str:
-    """The ``contains`` text of a facet's values (``/api/facets/<name>``), checked like the
-    rest: one value, UTF-8, at most ``MAX_CONTAINS_LENGTH`` characters (longer input was
-    cut and searched, silently)."""
-    given = params.getlist("contains")
-    if len(given) > 1:
-        raise _repeated("contains", len(given))
-    contains = clean_text(given[0]) if given else ""
-    if NOT_UTF8 in contains:
-        raise _not_utf8("contains")
+def facet_value_options(params: Any, max_limit: int) -> tuple[str, int]:
+    """The ``contains`` text and ``limit`` of a facet's values (``/api/facets/<name>``),
+    checked like the rest: each given once, in UTF-8; ``contains`` at most
+    ``MAX_CONTAINS_LENGTH`` characters (longer input was cut and searched, silently),
+    ``limit`` a whole number from 1 to ``max_limit`` (given twice, the first one won)."""
+    for name in ("contains", "limit"):
+        given = params.getlist(name)
+        if len(given) > 1:
+            raise _repeated(name, len(given))
+        if any(NOT_UTF8 in value for value in given):
+            raise _not_utf8(name)
+    contains = clean_text(params.get("contains") or "")
     if len(contains) > MAX_CONTAINS_LENGTH:
         raise InvalidSearch(
             f"'contains' is too long ({len(contains)} characters; at most {MAX_CONTAINS_LENGTH}).",
             "contains",
         )
-    return contains
+    return contains, whole_number(params.get("limit"), "limit", 20, 1, max_limit)
 
 
 def _query_text(params: Any) -> str:

@@ -40,6 +40,22 @@ def test_the_document_is_valid_openapi_3_1(client):
     assert set(document["paths"]) == {"/api/search", "/api/suggest", "/api/facets/{facet}"}
 
 
+def test_the_document_describes_tag_filters():
+    """Tag facets (`tag.interface=x11`) were only mentioned in a description: a client
+    generated from the document could not send one, and Schemathesis never tried one."""
+    import re
+
+    for path in ("/api/search", "/api/facets/{facet}"):
+        parameters = openapi.schema()["paths"][path]["get"]["parameters"]
+        free_form = [p for p in parameters if p["schema"].get("type") == "object"]
+        assert len(free_form) == 1, path
+        tags = free_form[0]
+        assert tags["style"] == "form" and tags["explode"] is True
+        pattern = tags["schema"]["propertyNames"]["pattern"]
+        assert re.search(pattern, "tag.interface") and re.search(pattern, "tag.use")
+        assert not re.search(pattern, "section") and not re.search(pattern, "tag.")
+
+
 @pytest.mark.django_db
 def test_the_docs_page_lists_every_endpoint(client):
     html = client.get("/api/docs").content.decode()

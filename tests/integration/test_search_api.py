@@ -1087,3 +1087,15 @@ def test_a_facet_value_filter_past_its_length_is_refused_not_cut(client, catalog
     twice = client.get("/api/facets/section?contains=de&contains=ut")
     assert twice.status_code == 400 and "given 2 times" in twice.json()["error"]["message"]
     assert client.get("/api/facets/section", {"contains": "d" * 50}).status_code == 200
+
+
+def test_a_facet_value_limit_given_twice_is_refused(client, catalog):
+    """`limit=1&limit=50` answered with one value (the first won, silently), while every
+    other one-value parameter given twice is refused; a `limit` that is not UTF-8 neither."""
+    twice = client.get("/api/facets/section?limit=1&limit=50")
+    assert twice.status_code == 400
+    assert twice.json()["error"]["param"] == "limit"
+    assert "given 2 times" in twice.json()["error"]["message"]
+    assert client.get("/api/facets/section?limit=%ff").json()["error"]["param"] == "limit"
+    once = client.get("/api/facets/section?limit=2")
+    assert once.status_code == 200 and len(once.json()["values"]) == 2

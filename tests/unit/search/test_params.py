@@ -6,7 +6,7 @@ import pytest
 from django.http import QueryDict
 
 from search.facets import FacetRegistry
-from search.params import InvalidSearch, decode_cursor, encode_cursor, parse
+from search.params import InvalidSearch, decode_cursor, encode_cursor, facet_value_options, parse
 
 FACETS = FacetRegistry(lambda: ["interface", "use"])
 
@@ -142,3 +142,28 @@ def test_the_last_page_of_the_window_may_be_partial():
     params = parsed("page=34&page_size=30")
     assert (params.offset, params.page_hits) == (990, 10)
     assert parsed("page=2&page_size=30").page_hits == 30
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("limit=1&limit=50", "limit"),
+        ("contains=de&contains=ut", "contains"),
+        ("limit=%ff", "limit"),
+        ("contains=caf%e9", "contains"),
+        ("contains=" + "d" * 51, "contains"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=%EF%BC%91", "limit"),  # a fullwidth 1
+    ],
+)
+def test_facet_value_options_refuse_what_they_cannot_honour(query, param):
+    with pytest.raises(InvalidSearch) as raised:
+        facet_value_options(QueryDict(query), 100)
+    assert raised.value.param == param
+
+
+def test_facet_value_options_read_contains_and_limit():
+    assert facet_value_options(QueryDict(""), 100) == ("", 20)
+    assert facet_value_options(QueryDict("contains=+De%20v&limit=7"), 100) == ("De v", 7)
+    assert facet_value_options(QueryDict("contains=" + "d" * 50), 100)[0] == "d" * 50
