@@ -6,7 +6,9 @@
   retries run out.
 * ``sweep_outbox`` (queue ``maintenance``, every few seconds from beat): records the backlog
   and the age of the oldest pending change (and so the worker's heartbeat), and re-sends
-  work the broker or a dead worker dropped.
+  work the broker or a dead worker dropped. A database it cannot read (down, or not
+  migrated yet: `make services` starts the worker before `migrate`) is one warning line
+  saying what to do, and an error on the status page.
 * ``expire_previous_index`` (queue ``maintenance``, from beat): drops the rollback target
   once its retention period (``SEARCH_ROLLBACK_HOURS``) is over.
 """
@@ -20,6 +22,7 @@ import redis
 from celery import shared_task
 from django.db import DatabaseError
 from elasticsearch import ApiError, TransportError
+from psycopg2 import errorcodes
 
 from indexing import rebuild, status, writer
 from search import freshness, stores
@@ -72,7 +75,13 @@ def process_outbox(self: Any) -> dict[str, int]:
 @shared_task(acks_late=True, ignore_result=True)
 def sweep_outbox() -> dict[str, Any]:
     """Record the backlog; if anything is pending, make sure a worker processes it."""
-    stats = writer.outbox_stats()
+    try:
+        stats = writer.outbox_stats()
+    except DatabaseError as exc:  # every 5 s: a line that says what to do, not a traceback
+        problem = RuntimeError(_outbox_unreadable(exc))
+        logger.warning("%s", problem)
+        status.record_error(problem)
+        return {}
     try:
         status.record_heartbeat(stats)
     except redis.RedisError as exc:
@@ -85,6 +94,20 @@ def sweep_outbox() -> dict[str, Any]:
         )
         process_outbox.apply_async(queue="indexing")
     return stats
+
+
+def _outbox_unreadable(exc: DatabaseError) -> str:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if getattr(exc.__cause__, "pgcode", None) == errorcodes.UNDEFINED_TABLE:
+        # `make services` starts the worker before `migrate` has made the tables.
+        return (
+            f"the database has no indexing outbox yet ({first_line}): "
+            "run `python manage.py migrate`"
+        )
+    return (
+        f"cannot read the indexing outbox ({first_line}); is PostgreSQL up? "
+        "`python -m config.services status` says"
+    )
 
 
 @shared_task(acks_late=True, ignore_result=True)
