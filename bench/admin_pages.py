@@ -13,7 +13,7 @@ import json
 import statistics
 import time
 
-from bench.common import RESULTS, apply_env
+from bench.common import RESULTS, apply_env, require_services
 
 
 def main() -> None:
@@ -24,6 +24,7 @@ def main() -> None:
     import django
 
     django.setup()
+    require_services()
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.test import Client

@@ -130,12 +130,46 @@ def check_isolation(environment: Any, *, read_only_data: bool = False) -> None:
 
 
 def setup_django(overrides: dict[str, str] | None = None) -> None:
-    """Apply the benchmark environment, make sure its database exists, set up Django."""
+    """Apply the benchmark environment, set up Django, check the services answer, make
+    sure the benchmark's database exists."""
     apply_env(overrides)
-    ensure_database(os.environ["POSTGRES_DB"])
     import django
 
     django.setup()
+    require_services()
+    ensure_database(os.environ["POSTGRES_DB"])
+
+
+def service_checks() -> dict[str, Callable[[], object]]:
+    """What every benchmark needs answering, by name (Django set up)."""
+    from search import stores
+    from search.indices import client
+
+    return {
+        "PostgreSQL": lambda: pg_connect().close(),
+        "Elasticsearch": lambda: client().options(request_timeout=5, max_retries=0).info(),
+        "Redis (coordination)": lambda: stores.coordination().ping(),
+        "Redis (cache)": lambda: stores.cache_client().ping(),
+    }
+
+
+def require_services(checks: dict[str, Callable[[], object]] | None = None) -> None:
+    """Stop, saying which service is not answering and what to do, before the benchmark
+    starts (it died with a connection traceback from deep in its first request)."""
+    problems = []
+    for name, check in (service_checks() if checks is None else checks).items():
+        try:
+            check()
+        except Exception as exc:  # whatever the client raises: the service is not usable
+            detail = (str(exc).strip().splitlines() or [""])[0][:200]
+            problems.append(f"{name} ({type(exc).__name__}: {detail})")
+    if problems:
+        raise SystemExit(
+            "cannot run the benchmark: not answering: "
+            + "; ".join(problems)
+            + ". Start the services with `make services`; `python -m config.services status` "
+            "shows which are up and where their logs are."
+        )
 
 
 # --------------------------------------------------------------------------- PostgreSQL

@@ -243,6 +243,7 @@ def setup(args: argparse.Namespace) -> None:
     import django
 
     django.setup()
+    common.require_services()
 
 
 def es_state(index_prefix: str) -> dict[str, Any]:
