@@ -23,6 +23,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 import indexing
+from indexing import read_your_writes
 from portal.models import Dependency, Maintainer, Package, Section, Tag
 from portal.validators import TAG_SEPARATOR
 from search import service as search
@@ -38,6 +39,30 @@ def _when(iso: str) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class CatalogAdmin(admin.ModelAdmin):
+    """An admin of what search shows: after a change made here (an add, a change, a
+    delete, a bulk action on the list), the editor's own next search waits until it is
+    searchable (``indexing.read_your_writes``)."""
+
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return self._remembering(super().changeform_view, request, *args, **kwargs)
+
+    def delete_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return self._remembering(super().delete_view, request, *args, **kwargs)
+
+    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return self._remembering(super().changelist_view, request, *args, **kwargs)
+
+    @staticmethod
+    def _remembering(view: Any, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        if request.method != "POST":
+            return view(request, *args, **kwargs)
+        before = indexing.outbox_mark()
+        response = view(request, *args, **kwargs)
+        read_your_writes.remember(request, before)
+        return response
 
 
 # The index lists the search pages that are not model lists (analytics, index state).
@@ -272,7 +297,7 @@ class PackageForm(forms.ModelForm):
 
 
 @admin.register(Package)
-class PackageAdmin(admin.ModelAdmin):
+class PackageAdmin(CatalogAdmin):
     form = PackageForm
     list_display = [
         "name",
@@ -411,20 +436,9 @@ class PackageAdmin(admin.ModelAdmin):
         count = indexing.enqueue(queryset)
         self.message_user(request, f"{count} package(s) queued for reindexing.", messages.SUCCESS)
 
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
-        # Read-your-writes: this editor's next search waits until the new version shows.
-        version = (
-            Package.objects.filter(pk=form.instance.pk)
-            .values_list("row_version", flat=True)
-            .first()
-        )
-        if version is not None:
-            search.remember_saved(request, form.instance.pk, version)
-
 
 @admin.register(Section)
-class SectionAdmin(admin.ModelAdmin):
+class SectionAdmin(CatalogAdmin):
     list_display = ["name", "package_count", "updated_at"]
     search_fields = ["name"]
     ordering = ["name"]
@@ -438,7 +452,7 @@ class SectionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Maintainer)
-class MaintainerAdmin(admin.ModelAdmin):
+class MaintainerAdmin(CatalogAdmin):
     list_display = ["name", "email", "package_count", "updated_at"]
     search_fields = ["name", "email"]
     ordering = ["name"]
@@ -463,7 +477,7 @@ class MaintainerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(CatalogAdmin):
     list_display = ["__str__", "facet", "value", "updated_at"]
     list_filter = ["facet"]
     search_fields = ["facet", "value"]

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_safe
 
 from config.db_routers import read_from_replica
 from config.http_cache import cacheable
+from indexing import read_your_writes
 from portal.models import Dependency, DependencyKind, Package, TagFacet
 from search import service
 from search.params import MAX_PAGE_SIZE, clean_value, whole_number
@@ -134,7 +135,7 @@ def _parse_paging_leniently(
 @require_safe
 @cacheable(service.validator, service.request_scope)
 def search_page(request: HttpRequest) -> HttpResponse:
-    service.read_your_writes(request)
+    read_your_writes.wait(request)  # an editor's own changes first
     query = request.GET
     partial = query.get("partial") == "1"
     template = "portal/_results.html" if partial else "portal/search.html"

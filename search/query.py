@@ -843,22 +843,6 @@ def corrected_text(text: str, response: dict[str, Any]) -> str | None:
     return corrected if corrected != text.lower() else None
 
 
-def versions_at_least(pairs: Mapping[int, int]) -> dict[str, Any]:
-    """Documents of these ids whose row version is at least the given one."""
-    should = [
-        {
-            "bool": {
-                "filter": [
-                    {"ids": {"values": [str(pk)]}},
-                    {"range": {"row_version": {"gte": version}}},
-                ]
-            }
-        }
-        for pk, version in pairs.items()
-    ]
-    return {"bool": {"should": should, "minimum_should_match": 1}}
-
-
 def facet_values_body(
     facet: FacetKind,
     query: dict[str, Any],

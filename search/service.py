@@ -83,13 +83,10 @@ __all__ = [
     "over_rate_limit",
     "parse",
     "popular_searches",
-    "read_your_writes",
-    "remember_saved",
     "request_scope",
     "search",
     "suggest",
     "validator",
-    "versions_visible",
 ]
 
 T = TypeVar("T")
@@ -670,53 +667,3 @@ def document_state(pk: int) -> DocumentState:
         return DocumentState(False, None, None, None, error=str(exc)[:200])
     source = doc.get("_source", {})
     return DocumentState(True, doc.get("_version"), source.get("indexed_at"), source)
-
-
-def versions_visible(pairs: Mapping[int, int]) -> bool:
-    """Whether searches see every package id with at least the given row version (an
-    editor's read-your-writes; raises on engine errors)."""
-    if not pairs:
-        return True
-    body = {"query": query.versions_at_least(pairs)}
-    found = client().options(request_timeout=2).count(index=read_alias(), body=body)
-    return found["count"] >= len(pairs)
-
-
-def wait_until_visible(pairs: Mapping[int, int], timeout: float | None = None) -> bool:
-    """Wait until :func:`versions_visible` (at most ``timeout`` seconds, by default the
-    setting ``SEARCH_EDITOR_WAIT_SECONDS``); return whether it is."""
-    if timeout is None:
-        timeout = settings.SEARCH_EDITOR_WAIT_SECONDS
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if versions_visible(pairs):
-                return True
-        except (ApiError, TransportError):
-            return False
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.1)
-
-
-# Session key: {package id: row version} an editor saved and has not yet seen in search.
-PENDING_SESSION_KEY = "search_pending_writes"
-PENDING_KEPT = 20
-
-
-def remember_saved(request: Any, package_id: int, row_version: int) -> None:
-    """An editor saved this version: their next search waits until it is searchable."""
-    pending = dict(request.session.get(PENDING_SESSION_KEY, {}))
-    pending[str(package_id)] = row_version
-    request.session[PENDING_SESSION_KEY] = dict(list(pending.items())[-PENDING_KEPT:])
-
-
-def read_your_writes(request: Any) -> None:
-    """If this editor just saved packages, wait (briefly) until searches see those
-    versions, instead of forcing an index refresh for everyone."""
-    session = getattr(request, "session", None)
-    if session is None or not session.get(PENDING_SESSION_KEY):
-        return
-    pending = {int(pk): int(v) for pk, v in session[PENDING_SESSION_KEY].items()}
-    wait_until_visible(pending)
-    del session[PENDING_SESSION_KEY]

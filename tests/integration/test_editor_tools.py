@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from datetime import timedelta
 
@@ -137,3 +138,56 @@ def test_editor_reads_their_own_write_without_waiting(editor_client, celery_work
     # Straight away, with no polling in the test: the page waits for this editor's write.
     page = editor_client.get("/", {"q": "quokkalicious"})
     assert [h.name for h in page.context["result"].hits] == ["ryw-package"]
+
+
+def _write_outbox_later(delay: float) -> threading.Thread:
+    """The worker, late: the outbox is written ``delay`` seconds from now, in a thread."""
+    from django.db import connection
+
+    def run() -> None:
+        time.sleep(delay)
+        try:
+            writer.process_outbox()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("change", ["rename section", "delete package", "delete selected"])
+def test_editor_waits_for_every_kind_of_change_of_theirs(editor_client, search_index, change):
+    """Only a package's save was waited for: after renaming a section or deleting a
+    package in the admin, the editor's next search showed the old state."""
+    from portal.models import Section
+
+    package = make_package("ryw-kept", section="ryw-old-section", summary="wombatish words")
+    make_package("ryw-gone", section="ryw-old-section", summary="wombatish words")
+    writer.process_outbox()
+    section = Section.objects.get(name="ryw-old-section")
+    if change == "rename section":
+        response = editor_client.post(
+            f"/admin/portal/section/{section.pk}/change/", {"name": "ryw-new-section"}
+        )
+    elif change == "delete package":
+        gone = Package.objects.get(name="ryw-gone")
+        response = editor_client.post(f"/admin/portal/package/{gone.pk}/delete/", {"post": "yes"})
+    else:
+        gone = Package.objects.get(name="ryw-gone")
+        response = editor_client.post(
+            "/admin/portal/package/",
+            {"action": "delete_selected", "_selected_action": [gone.pk], "post": "yes"},
+        )
+    assert response.status_code == 302
+    late = _write_outbox_later(1.0)
+    try:
+        page = editor_client.get("/", {"q": "wombatish"})
+    finally:
+        late.join()
+    hits = page.context["result"].hits
+    if change == "rename section":
+        assert {h.section for h in hits} == {"ryw-new-section"}
+    else:
+        assert [h.name for h in hits] == [package.name]

@@ -308,15 +308,6 @@ def test_suggest_body_completes_names_and_their_parts():
     assert body["size"] == 8 and body["track_total_hits"] is False
 
 
-def test_versions_at_least_asks_for_each_id_at_its_version():
-    body = query.versions_at_least({7: 10})
-    (clause,) = body["bool"]["should"]
-    assert clause["bool"]["filter"] == [
-        {"ids": {"values": ["7"]}},
-        {"range": {"row_version": {"gte": 10}}},
-    ]
-
-
 def test_facet_values_body_drops_the_facets_own_filter():
     interface = TagFacet.named("interface")
     clauses = {"tag.interface": {"terms": {"tags": ["interface::x11"]}}, "x": {"term": {"y": 1}}}
