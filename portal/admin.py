@@ -14,6 +14,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Page, Paginator
 from django.db import connection, router
 from django.db.models import Case, Count, OuterRef, QuerySet, Subquery, Value, When
@@ -117,6 +118,30 @@ class EstimatedCountPaginator(Paginator):
         self.estimated = False
         # A link the estimate drew past the real end gets the real last page.
         return super().page(min(number, self.num_pages))
+
+
+class EstimatedCountChangeList(ChangeList):
+    """The change list of an :class:`EstimatedCountPaginator`: when the page asked for was
+    past the real end (an estimate too high drew links there), the paginator serves the real
+    last page, and the list must number its links and count its rows from that page, or its
+    page links raised ``EmptyPage`` (a 500)."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        if not getattr(self.paginator, "estimated", True):  # the exact count was needed
+            self.result_count = self.paginator.count
+            self.page_num = min(self.page_num, max(1, self.paginator.num_pages))
+            self.multi_page = self.result_count > self.list_per_page
+
+
+class EstimatedCountAdmin(admin.ModelAdmin):
+    """A change list counted by :class:`EstimatedCountPaginator`."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False  # a full COUNT(*) on every page: what the estimate saves
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return EstimatedCountChangeList
 
 
 def lookup_value(value: str | None) -> str | None:
@@ -297,7 +322,7 @@ class PackageForm(forms.ModelForm):
 
 
 @admin.register(Package)
-class PackageAdmin(CatalogAdmin):
+class PackageAdmin(EstimatedCountAdmin, CatalogAdmin):
     form = PackageForm
     list_display = [
         "name",
@@ -359,8 +384,6 @@ class PackageAdmin(CatalogAdmin):
         ),
     ]
     inlines = [DependencyInline]
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
     list_per_page = 50
     ordering = ["name"]
 
@@ -452,12 +475,10 @@ class SectionAdmin(CatalogAdmin):
 
 
 @admin.register(Maintainer)
-class MaintainerAdmin(CatalogAdmin):
+class MaintainerAdmin(EstimatedCountAdmin, CatalogAdmin):
     list_display = ["name", "email", "package_count", "updated_at"]
     search_fields = ["name", "email"]
     ordering = ["name"]
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         per_maintainer = (

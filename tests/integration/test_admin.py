@@ -141,6 +141,28 @@ def test_estimated_count_never_hides_the_last_packages(off_by, monkeypatch):
     assert seen == [p.name for p in rows]
 
 
+@pytest.mark.parametrize("page", ["4", "5000", "99999999999999999999"])
+def test_a_page_past_the_end_of_the_package_list_shows_the_last_page(
+    page, editor_client, monkeypatch
+):
+    """The paginator served the real last page, but the change list kept the asked-for
+    number and its page links raised EmptyPage: a 500 for any page past the end, and for
+    the last link of the pager whenever the planner's estimate was too high."""
+    from portal.admin import EstimatedCountPaginator
+    from portal.models import Package
+
+    for i in range(25):
+        make_package(f"paged-{i:02d}")
+    exact = Package.objects.count()
+    monkeypatch.setattr(EstimatedCountPaginator, "estimate", lambda self: exact + 30)
+    monkeypatch.setattr("portal.admin.PackageAdmin.list_per_page", 10)
+    response = editor_client.get("/admin/portal/package/", {"p": page, "o": "1"})
+    assert response.status_code == 200
+    assert response.context["cl"].page_num == 3
+    assert response.context["cl"].result_count == exact
+    assert [p.name for p in response.context["cl"].result_list][-1] == "paged-24"
+
+
 @pytest.mark.parametrize(
     "params",
     [{"q": "\x00"}, {"maintainer_name": "a\x00"}, {"tag_facet": "\x00"}, {"tag_facet": "x\x00y"}],
