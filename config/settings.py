@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.admin_input.AdminNulGuard",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: needs the user; removes itself when no read replica is configured.
     "config.db_routers.ReplicaReadsMiddleware",

@@ -13,7 +13,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Page, Paginator
 from django.db import connection, router
@@ -25,6 +24,7 @@ from django.utils.html import format_html
 
 import indexing
 from indexing import read_your_writes
+from portal.admin_input import SafeAutocompleteAdmin
 from portal.models import Dependency, Maintainer, Package, Section, Tag
 from portal.validators import TAG_SEPARATOR
 from search import service as search
@@ -42,7 +42,7 @@ def _when(iso: str) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-class CatalogAdmin(admin.ModelAdmin):
+class CatalogAdmin(SafeAutocompleteAdmin, admin.ModelAdmin):
     """An admin of what search shows: after a change made here (an add, a change, a
     delete, a bulk action on the list), the editor's own next search waits until it is
     searchable (``indexing.read_your_writes``)."""
@@ -144,20 +144,11 @@ class EstimatedCountAdmin(admin.ModelAdmin):
         return EstimatedCountChangeList
 
 
-def lookup_value(value: str | None) -> str | None:
-    """A list filter's value, or ``IncorrectLookupParameters`` (the admin's own "bad
-    lookup" page) for one PostgreSQL cannot hold: a NUL character was a server error."""
-    if value and "\x00" in value:
-        raise IncorrectLookupParameters(f"A filter value cannot contain NUL: {value!r}")
-    return value
-
-
 def typed_search(request: HttpRequest) -> str:
     """What the editor searched for: the change list's ``q``, or what the autocomplete of a
-    package field (promotions, dependencies) sends as ``term``; empty for a term with a NUL
-    character (the change list's search form rejects it)."""
-    term = request.GET.get("q", request.GET.get("term", "")).strip()[:200]
-    return "" if "\x00" in term else term
+    package field (promotions, dependencies) sends as ``term`` (a NUL in either is refused
+    before any admin view: ``portal.admin_input``)."""
+    return request.GET.get("q", request.GET.get("term", "")).strip()[:200]
 
 
 class InputFilter(admin.SimpleListFilter):
@@ -186,7 +177,7 @@ class MaintainerFilter(InputFilter):
     parameter_name = "maintainer_name"
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        value = (lookup_value(self.value()) or "").strip()
+        value = (self.value() or "").strip()
         if value:
             return queryset.filter(maintainer__name__icontains=value)
         return queryset
@@ -201,7 +192,7 @@ class TagFacetFilter(admin.SimpleListFilter):
         return [(f, f) for f in facets]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if lookup_value(self.value()):
+        if self.value():
             # A semi-join: no DISTINCT over whole rows (descriptions are long).
             tagged = Package.tags.through.objects.filter(tag__facet=self.value())
             return queryset.filter(pk__in=tagged.values("package_id"))
@@ -216,7 +207,7 @@ class TagValueFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         facet = request.GET.get(TagFacetFilter.parameter_name)
-        if not facet or "\x00" in facet:  # TagFacetFilter says what is wrong with it
+        if not facet:
             return []
         return [(str(t.pk), t.value) for t in Tag.objects.filter(facet=facet)]
 
@@ -227,7 +218,7 @@ class TagValueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class DependencyInline(admin.TabularInline):
+class DependencyInline(SafeAutocompleteAdmin, admin.TabularInline):
     model = Dependency
     fk_name = "package"
     fields = ["kind", "target_name", "target"]
@@ -390,8 +381,6 @@ class PackageAdmin(EstimatedCountAdmin, CatalogAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
-        if "\x00" in search_term:  # the autocomplete's term (the list's form rejects it)
-            return queryset.none(), False
         return super().get_search_results(request, queryset, search_term.strip()[:200])
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:

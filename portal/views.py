@@ -12,7 +12,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import (
+    BadRequest,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.db.models import Max, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
@@ -263,7 +268,8 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """The 400 answer (``handler400``) to what Django refuses before any view: a form body
     over the upload limit (``DATA_UPLOAD_MAX_MEMORY_SIZE``), or too many parameters
     (``DATA_UPLOAD_MAX_NUMBER_FIELDS``). The API answers in its JSON shape; the page says
-    which it was (it spoke of an oversized form for a GET with too many parameters)."""
+    which it was (it spoke of an oversized form for a GET with too many parameters), or
+    what a ``BadRequest`` raised on purpose says (``portal.admin_input``)."""
     if isinstance(exception, (TooManyFieldsSent, TooManyFilesSent)):
         reason = "too_many"
         message = (
@@ -274,6 +280,8 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
         reason = "too_large"
         limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
         message = f"The request is too large: a form may send at most {limit_mb} MB."
+    elif isinstance(exception, BadRequest) and str(exception):  # refused, saying why
+        reason, message = "refused", str(exception)
     else:
         reason, message = "unreadable", "The request could not be read."
     if request.path.startswith("/api/"):

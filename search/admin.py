@@ -13,11 +13,12 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from portal.admin_input import SafeAutocompleteAdmin
 from search import curation
 from search.models import Promotion, QueryStat, SynonymSet
 
 
-class CurationAdmin(admin.ModelAdmin):
+class CurationAdmin(SafeAutocompleteAdmin, admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
         curation.reset()  # this process sees it at once; others within curation.TTL
