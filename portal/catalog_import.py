@@ -138,6 +138,15 @@ def _names(data: dict[str, Any], key: str) -> list[str]:
     return names
 
 
+def _others(name: str, names: list[str], key: str, warnings: list[str]) -> list[str]:
+    """``names`` without the package's own: a package listing itself (two of the real
+    catalog do) was counted as its own reverse dependency, which ranks as popularity."""
+    if name not in names:
+        return names
+    warnings.append(f"'{key}' lists the package itself; imported without it")
+    return [n for n in names if n != name]
+
+
 def _json_object(raw: str) -> dict[str, Any]:
     if len(raw) > MAX_LINE_BYTES:
         raise LineError(f"line is {len(raw)} bytes long (limit {MAX_LINE_BYTES})")
@@ -235,8 +244,8 @@ def parse_record(line_no: int, raw: str) -> Record:
         summary=_str(data, "summary", 500, required=True),
         description=_str(data, "description", MAX_DESCRIPTION),
         tags=tags,
-        depends=_names(data, "depends"),
-        recommends=_names(data, "recommends"),
+        depends=_others(name, _names(data, "depends"), "depends", warnings),
+        recommends=_others(name, _names(data, "recommends"), "recommends", warnings),
         warnings=warnings,
     )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.core.exceptions import ValidationError
 from django.core.validators import (
     MaxLengthValidator,
     MaxValueValidator,
@@ -257,3 +258,17 @@ class Dependency(models.Model):
         # The package is the page this row is shown on (the admin's inline): not repeated,
         # and not fetched (one query per row).
         return f"{self.get_kind_display()} {self.target_name}"
+
+    def clean(self) -> None:
+        """A package cannot depend on itself: it saved, and counted as the package's own
+        reverse dependency (popularity in search). Checked against the name the same form
+        gives the package (the admin's inline sees the edited package)."""
+        super().clean()
+        try:
+            package = self.package
+        except Package.DoesNotExist:  # not attached yet: the form that attaches it checks
+            return
+        if self.target_name and self.target_name == package.name:
+            raise ValidationError(
+                {"target_name": f"A package cannot depend on itself ({package.name})."}
+            )

@@ -62,6 +62,27 @@ def test_tag_autocomplete_accepts_facet_and_value(editor_client):
     assert [r["text"] for r in response.json()["results"]] == ["interface::x11"]
 
 
+@pytest.mark.parametrize("name", ["selfish", "renamed-selfish"])
+def test_a_package_cannot_depend_on_itself(editor_client, name):
+    """It saved, and the package counted as its own reverse dependency (popularity in
+    search), and the rename check listed it among its own dependents. Also under the name
+    the same form gives it."""
+    package = make_package("selfish")
+    data = change_form_data(package, name=name)
+    data.update(
+        {
+            "dependencies-TOTAL_FORMS": 1,
+            "dependencies-0-kind": "depends",
+            "dependencies-0-target_name": name,
+        }
+    )
+    response = editor_client.post(f"/admin/portal/package/{package.pk}/change/", data)
+    assert response.status_code == 200
+    assert "cannot depend on itself" in response.content.decode()
+    package.refresh_from_db()
+    assert package.reverse_dependency_count == 0 and package.name == "selfish"
+
+
 def test_dependency_edits_keep_reverse_counts(editor_client):
     lib = make_package("libfoo1")
     app = make_package("foo-app")
