@@ -9,12 +9,23 @@
   ``degraded`` with a 200: searches still work without them (uncached, or with indexing
   catching up later), and taking every web process out because the worker died would turn a
   lag into an outage. The JSON body says which check failed and why.
+
+A non-critical check must not make the answer late either: the balancer's check gives up
+after a second (``config/services/web.py``), and a late answer is a failed one. The Redis
+checks (both servers, and the worker's heartbeat, which lives in Redis) run side by side in
+a small thread pool while the critical ones run, and have ``NON_CRITICAL_BUDGET`` seconds
+together; one without an answer by then has failed ("no answer within 0.5 s"). They ran one
+after another on Redis's 2 s timeout and a retry: a hung cache Redis (SIGSTOP) made /readyz
+take 4 s, and HAProxy took every web instance out, a 503 for everyone. A check still hanging
+from an earlier probe is not started again (the pool would fill with them).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from django.db import connection, transaction
@@ -97,6 +108,35 @@ CHECKS: dict[str, Callable[[], str]] = {
     "index": _index,
 }
 CRITICAL = {"postgres", "elasticsearch"}
+# Run side by side, within NON_CRITICAL_BUDGET seconds together (module docstring).
+CONCURRENT = ("redis", "redis_cache", "worker")
+NON_CRITICAL_BUDGET = 0.5
+_pool = ThreadPoolExecutor(max_workers=len(CONCURRENT), thread_name_prefix="readyz")
+_running: dict[str, Future[tuple[str, bool, float]]] = {}
+_running_lock = threading.Lock()
+
+
+def _result(name: str, detail: str, ok: bool, ms: float) -> dict[str, Any]:
+    return {"ok": ok, "critical": name in CRITICAL, "detail": detail, "ms": ms}
+
+
+def _timed(check: Callable[[], str]) -> tuple[str, bool, float]:
+    started = time.monotonic()
+    try:
+        detail, ok = check(), True
+    except Exception as exc:  # any failure of a dependency is a failed check
+        detail, ok = f"{type(exc).__name__}: {exc}"[:400], False
+    return detail, ok, round((time.monotonic() - started) * 1000, 1)
+
+
+def _start(name: str) -> Future[tuple[str, bool, float]]:
+    """The check's run: a new one, or the one an earlier probe started that still hangs."""
+    with _running_lock:
+        previous = _running.get(name)
+        if previous is not None and not previous.done():
+            return previous
+        _running[name] = _pool.submit(_timed, CHECKS[name])
+        return _running[name]
 
 
 @never_cache
@@ -108,20 +148,21 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
+    started = time.monotonic()
+    pending = {name: _start(name) for name in CONCURRENT}
     results: dict[str, Any] = {}
     for name, check in CHECKS.items():
-        started = time.monotonic()
+        if name not in pending:
+            results[name] = _result(name, *_timed(check))
+    for name, future in pending.items():
+        left = max(0.0, started + NON_CRITICAL_BUDGET - time.monotonic())
         try:
-            detail = check()
-            ok = True
-        except Exception as exc:  # any failure of a dependency is a failed check
-            detail, ok = f"{type(exc).__name__}: {exc}"[:400], False
-        results[name] = {
-            "ok": ok,
-            "critical": name in CRITICAL,
-            "detail": detail,
-            "ms": round((time.monotonic() - started) * 1000, 1),
-        }
+            results[name] = _result(name, *future.result(timeout=left))
+        except TimeoutError:
+            waited = round((time.monotonic() - started) * 1000, 1)
+            detail = f"no answer within {NON_CRITICAL_BUDGET} s"
+            results[name] = _result(name, detail, False, waited)
+    results = {name: results[name] for name in CHECKS}  # in the documented order
     if not all(results[name]["ok"] for name in CRITICAL):
         status = "unavailable"
     elif all(check["ok"] for check in results.values()):

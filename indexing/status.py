@@ -17,6 +17,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import connection
+from elasticsearch import ApiError, TransportError
 
 from indexing.lease import holder
 from indexing.writer import outbox_stats
@@ -53,8 +54,10 @@ def record_heartbeat(stats: dict[str, Any]) -> None:
 
 
 def heartbeat_age() -> float | None:
-    beat = _get(HEARTBEAT_KEY)
-    return round(time.time() - float(beat), 1) if beat is not None else None
+    """Seconds since the worker's last heartbeat, None if it never beat; raises
+    ``RedisError`` when that cannot be known (it read as "no heartbeat yet")."""
+    raw = stores.coordination().get(stores.key(HEARTBEAT_KEY))
+    return round(time.time() - float(json.loads(raw)), 1) if raw else None
 
 
 def record_rebuild(result: Any) -> None:
@@ -155,7 +158,21 @@ def redis_servers() -> dict[str, Any]:
 
 
 def collect() -> dict[str, Any]:
-    """Everything the status page and ``search_status`` show."""
+    """Everything the status page and ``search_status`` show. What comes from Elasticsearch
+    (aliases, indices, counts, schemas) and what does not (the outbox, the worker, queues,
+    Redis) are gathered apart: with Elasticsearch down (``engine_error``) the rest is still
+    shown, which is when the backlog matters most. With the coordination Redis down
+    (``coordination_error``) what it records is unknown, not absent."""
+    found = _local_state()
+    try:
+        found.update(_engine_state())
+        found["engine_error"] = None
+    except (ApiError, TransportError) as exc:
+        found["engine_error"] = f"Elasticsearch is not reachable: {exc}"
+    return found
+
+
+def _engine_state() -> dict[str, Any]:
     es = indices.client()
     state = indices.alias_state(es)
     found = counts()
@@ -165,7 +182,6 @@ def collect() -> dict[str, Any]:
         "previous_alias": {"name": indices.previous_alias(), "indices": state.previous},
         "indices": [{"name": name, "role": state.role(name)} for name in state.all],
         "orphans": state.orphans,
-        "rollback_hours": settings.SEARCH_ROLLBACK_HOURS,
         "documents": found.documents,
         "rows": found.rows,
         "count_mismatch": found.mismatch,
@@ -176,15 +192,35 @@ def collect() -> dict[str, Any]:
         "rollback_target": (target := state.rollback_target),
         "rollback_schema_current": indices.schema_is_current(target, es) if target else None,
         "counts": found.describe(),
+    }
+
+
+def _local_state() -> dict[str, Any]:
+    try:
+        stores.coordination().ping()
+        coordination_error = None
+    except redis.RedisError as exc:
+        coordination_error = f"the coordination Redis is unreachable: {exc}"
+    # What the coordination Redis records: unknown while it is unreachable (not asked).
+    age = None
+    if coordination_error is None:
+        try:
+            age = heartbeat_age()
+        except redis.RedisError as exc:  # it went away since the ping
+            coordination_error = f"the coordination Redis is unreachable: {exc}"
+    recorded = coordination_error is None
+    return {
+        "rollback_hours": settings.SEARCH_ROLLBACK_HOURS,
         "outbox": outbox_stats(),
-        "last_sweep": _get(STATS_KEY),
-        "worker_heartbeat_age_s": (age := heartbeat_age()),
+        "coordination_error": coordination_error,
+        "last_sweep": _get(STATS_KEY) if recorded else None,
+        "worker_heartbeat_age_s": age,
         "worker_max_age_s": WORKER_MAX_AGE,
-        "worker_stale": age is None or age > WORKER_MAX_AGE,
-        "generation": freshness.current_generation(),
-        "lease": holder(),
-        "last_rebuild": last_rebuild(),
-        "recent_errors": recent_errors(),
+        "worker_stale": recorded and (age is None or age > WORKER_MAX_AGE),
+        "generation": freshness.current_generation() if recorded else None,
+        "lease": holder() if recorded else None,
+        "last_rebuild": last_rebuild() if recorded else None,
+        "recent_errors": recent_errors() if recorded else [],
         "queues": queue_lengths(),
         "redis": redis_servers(),
     }

@@ -58,8 +58,13 @@ def process_outbox(self: Any) -> dict[str, int]:
             )
         except redis.RedisError:
             first = False
-        logger.warning("indexing failed (%s); %s", exc, "retrying" if first else "left to sweeper")
-        status.record_error(exc)
+        if isinstance(exc, rebuild.IndexNotReady):  # the first index is being built: by design
+            logger.info("changes wait for the first index (%s)", exc)
+        else:
+            logger.warning(
+                "indexing failed (%s); %s", exc, "retrying" if first else "left to sweeper"
+            )
+            status.record_error(exc)
         if first:
             raise self.retry(exc=exc, countdown=countdown) from exc
         return {"written": 0, "more": 1}

@@ -98,6 +98,46 @@ def test_status_page(editor_client, search_index):
 
 
 @pytest.mark.django_db
+def test_status_page_shows_what_it_can_while_elasticsearch_is_down(
+    editor_client, search_index, monkeypatch
+):
+    """It showed one line, "Elasticsearch is not reachable", and hid the outbox backlog,
+    the worker's heartbeat, the queues and Redis, none of which needs Elasticsearch: what
+    an operator needs most while it is down."""
+    from elasticsearch import Elasticsearch
+
+    from indexing import status
+    from search import indices
+
+    make_package("waiting")  # a pending change
+    status.record_heartbeat({"backlog": 1})
+    down = Elasticsearch("http://127.0.0.1:9", max_retries=0, request_timeout=1)
+    with monkeypatch.context() as patch:  # undone before the index fixture's teardown
+        patch.setattr(indices, "client", lambda: down)
+        html = editor_client.get("/admin/indexing/outboxentry/status/").content.decode()
+    assert "Elasticsearch is not reachable" in html
+    assert "1 pending" in html and "Worker heartbeat" in html and "s ago" in html
+    assert "Redis (coordination)" in html and "Celery queues" in html
+
+
+@pytest.mark.django_db
+def test_status_page_says_unknown_when_the_coordination_redis_is_down(
+    editor_client, search_index, monkeypatch
+):
+    """With the coordination Redis down it stated "no worker has reported for over 60 s",
+    "Last full reindex: not recorded" and "None recorded" as facts."""
+    from search import stores
+
+    down = stores.redis_client("redis://127.0.0.1:9/0")
+    with monkeypatch.context() as patch:  # undone before the index fixture's teardown
+        patch.setattr(stores, "coordination", lambda: down)
+        html = editor_client.get("/admin/indexing/outboxentry/status/").content.decode()
+    assert "no worker has reported" not in html and "not recorded" not in html
+    assert "None recorded" not in html
+    assert html.count("unknown: the coordination Redis is unreachable") >= 3
+
+
+@pytest.mark.django_db
 def test_status_page_warns_of_another_schema_a_silent_worker_and_set_aside_changes(
     editor_client, search_index
 ):

@@ -238,6 +238,38 @@ def test_search_status_verify_finds_and_repairs_drift(search_index):
     call_command("search_status", "--verify")  # no drift: no error
 
 
+def test_search_status_names_the_drifted_packages_and_a_repair_that_finds_them(search_index):
+    """It said "4 packages differ (see above)", and above were counts only; and for content
+    compared on a sample it advised `--repair`, which drew another sample and fixed nothing."""
+    package = make_package("tampered", summary="the true summary")
+    writer.process_outbox()
+    (row,) = documents.rows_for([package.pk])
+    client().index(
+        index=write_alias(),
+        id=package.pk,
+        document=dict(row.source, summary="changed by hand"),
+        version=row.version,
+        version_type="external_gte",
+        refresh=True,
+    )
+    out = StringIO()
+    with pytest.raises(CommandError, match=r"--repair --full"):
+        call_command("search_status", "--verify", stdout=out)
+    assert f"packages: {package.pk} (tampered)" in out.getvalue()
+    call_command("search_status", "--repair", "--full", stdout=StringIO())
+    writer.process_outbox()
+    assert doc(package.pk)["_source"]["summary"] == "the true summary"
+
+
+def test_search_status_says_when_the_worker_is_silent(search_index):
+    from indexing import status
+
+    status.stores.coordination().set(status.stores.key(status.HEARTBEAT_KEY), time.time() - 600)
+    out = StringIO()
+    call_command("search_status", stdout=out)
+    assert "worker          last heartbeat 600s ago (over 60s)" in out.getvalue()
+
+
 def test_a_document_ahead_of_its_row_is_drift_and_repair_makes_it_current(search_index):
     """A document whose version is above its row's (PostgreSQL restored from a backup takes
     the row-version sequence back; a write by hand) is wrong, and every later edit of the
@@ -429,3 +461,23 @@ def test_the_sweeper_says_run_migrate_on_a_database_without_the_outbox(caplog):
     assert len(warnings) == 1 and warnings[0].exc_info is None  # a line, not a traceback
     assert "manage.py migrate" in warnings[0].getMessage()
     assert "migrate" in status.recent_errors()[0]["error"]
+
+
+def test_waiting_for_a_first_index_is_not_an_indexing_error(search_index, monkeypatch):
+    """While the first index is built, changes wait in the outbox (by design); each wait
+    was recorded as an indexing error, and the status page's twenty recent errors were all
+    "IndexNotReady" hours later."""
+    from celery.exceptions import Retry
+
+    from indexing import status, tasks
+
+    before = status.recent_errors()
+
+    def not_ready(**kwargs):
+        raise rebuild.IndexNotReady("the first index is being built")
+
+    monkeypatch.setattr(writer, "process_outbox", not_ready)
+    status.stores.coordination().delete(status.stores.key(tasks.RETRY_GUARD_KEY))
+    with pytest.raises(Retry):
+        tasks.process_outbox.apply(throw=True).get()
+    assert status.recent_errors() == before

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 
 import pytest
@@ -101,3 +103,55 @@ def test_the_postgres_probe_runs_under_its_statement_timeout():
         assert health._postgres() == "ok"
     assert seen[0][0].startswith("SET LOCAL statement_timeout")
     assert all(in_transaction for _sql, in_transaction in seen), seen
+
+
+@contextlib.contextmanager
+def hung_server():
+    """A port that accepts connections and never answers (a Redis stopped with SIGSTOP)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize("which", ["cache", "coordination"])
+def test_a_hung_redis_leaves_readyz_fast_and_degraded(client, search_index, monkeypatch, which):
+    """Its checks ran one after another on Redis's 2 s timeout and a retry: /readyz took 4 s,
+    HAProxy's check gave up after 1 s and took every instance out (a 503 for everyone)
+    because of a dependency that is not critical."""
+    from config import health
+    from search import stores
+
+    wait_for(lambda: status(client)[0] == 200, timeout=30)
+    with hung_server() as port:
+        hung = stores.redis_client(f"redis://127.0.0.1:{port}/0")
+        monkeypatch.setattr(
+            stores, "cache_client" if which == "cache" else "coordination", lambda: hung
+        )
+        for _ in range(3):  # and again while the first checks are still hanging
+            started = time.monotonic()
+            code, body = status(client)
+            took = time.monotonic() - started
+            assert took < health.NON_CRITICAL_BUDGET + 0.5, took
+            assert code == 200 and body["status"] == "degraded"
+            failed = {name for name, check in body["checks"].items() if not check["ok"]}
+            assert failed == ({"redis_cache"} if which == "cache" else {"redis", "worker"})
+            assert "no answer within" in body["checks"][failed.pop()]["detail"]
+
+
+def test_readyz_says_the_worker_is_unknown_not_missing_while_redis_is_down(
+    client, search_index, monkeypatch
+):
+    """With the coordination Redis down, the worker check said "no worker heartbeat yet (is
+    a Celery worker with beat running?)" while the worker was running."""
+    from search import stores
+
+    down = stores.redis_client("redis://127.0.0.1:9/0")
+    monkeypatch.setattr(stores, "coordination", lambda: down)
+    _code, body = status(client)
+    worker = body["checks"]["worker"]
+    assert not worker["ok"] and "heartbeat yet" not in worker["detail"]
+    assert "ConnectionError" in worker["detail"]

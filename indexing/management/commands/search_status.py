@@ -14,6 +14,7 @@ from indexing import verify as drift
 from indexing.signals import kick_after_commit
 from indexing.status import collect
 from indexing.writer import set_aside
+from portal.models import Package
 
 DEFAULT_SAMPLE = 1000  # documents compared field by field by --verify
 
@@ -55,7 +56,7 @@ class Command(BaseCommand):
             removed = rebuild.remove_orphans() if options["remove_orphans"] else []
             status = collect()
             report = None
-            if options["verify"] or options["repair"]:
+            if (options["verify"] or options["repair"]) and not status["engine_error"]:
                 sample = options["sample"]
                 sample = None if options["full"] else DEFAULT_SAMPLE if sample is None else sample
                 report = drift.verify(sample=sample)
@@ -89,6 +90,7 @@ class Command(BaseCommand):
         if removed:
             status["removed"] = removed
         if report is not None:
+            names = dict(Package.objects.filter(pk__in=report.drift[:20]).values_list("pk", "name"))
             status["verify"] = {
                 "index": report.index,
                 "rows": report.rows,
@@ -102,6 +104,8 @@ class Command(BaseCommand):
                 "differing_fields": sorted({f for fs in report.differ.values() for f in fs}),
                 "pending_in_outbox": report.pending,
                 "sample": report.drift[:20],
+                "drift_count": len(report.drift),
+                "drifted": [{"id": pk, "name": names.get(pk)} for pk in report.drift[:20]],
             }
             if options["repair"] and report.drift:
                 if status["schema_current"] is False:
@@ -117,10 +121,17 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(status, indent=2, default=str))
         else:
             self.print_human(status)
+        if status["engine_error"]:
+            raise CommandError(
+                f"{status['engine_error']}. Check `python -m config.services status`."
+            )
         if report is not None and not report.clean and not options["repair"]:
             remedy = (
                 "the live index was built with another schema: run `manage.py reindex`"
                 if status["schema_current"] is False
+                # Content is compared on a sample: `--repair` alone draws another one.
+                else "run `manage.py search_status --repair --full` to reindex them"
+                if report.differ and not options["full"]
                 else "run `manage.py search_status --repair` to reindex them"
             )
             raise CommandError(f"drift: {len(report.drift)} packages differ (see above); {remedy}")
@@ -165,6 +176,45 @@ class Command(BaseCommand):
 
     def print_human(self, s: dict[str, Any]) -> None:
         w = self.stdout.write
+        if s["engine_error"] is None:
+            self.print_engine(s)
+        self.print_outbox(s["outbox"])
+        self.print_worker(s)
+        w(f"generation      {s['generation'] if s['generation'] is not None else 'unknown'}")
+        if s["lease"]:
+            w(f"running         {s['lease']}")
+        for name, info in s["redis"].items():
+            if "error" in info:
+                w(f"redis {name:<13}unreachable: {info['error']}")
+            else:
+                w(
+                    f"redis {name:<13}{info['used_memory']} of {info['maxmemory'] or 'no cap'} "
+                    f"bytes, policy {info['policy']}, {info['evicted_keys']} evicted"
+                )
+        if "verify" in s:
+            self.print_verify(s["verify"])
+
+    def print_worker(self, s: dict[str, Any]) -> None:
+        """The worker's heartbeat: it knew a dead worker (``worker_stale``), and said nothing."""
+        age = s["worker_heartbeat_age_s"]
+        if s["coordination_error"]:
+            line = "unknown: the coordination Redis is unreachable"
+        elif age is None:
+            line = self.style.ERROR(
+                "no heartbeat yet: is a Celery worker with beat running? changes wait in the outbox"
+            )
+        elif s["worker_stale"]:
+            line = self.style.ERROR(
+                f"last heartbeat {age:.0f}s ago (over {s['worker_max_age_s']:.0f}s): is a "
+                "Celery worker with beat running? changes wait in the outbox"
+            )
+        else:
+            line = f"last heartbeat {age:.0f}s ago"
+        self.stdout.write(f"worker          {line}")
+
+    def print_engine(self, s: dict[str, Any]) -> None:
+        """What Elasticsearch says: aliases, indices, schemas, counts."""
+        w = self.stdout.write
         for label, key in (
             ("read alias    ", "read_alias"),
             ("write alias   ", "write_alias"),
@@ -184,29 +234,24 @@ class Command(BaseCommand):
         self.print_schemas(s)
         counts = s["counts"]
         w(f"documents       {self.style.ERROR(counts) if s['count_mismatch'] else counts}")
-        self.print_outbox(s["outbox"])
-        w(f"generation      {s['generation']}")
-        if s["lease"]:
-            w(f"running         {s['lease']}")
-        for name, info in s["redis"].items():
-            if "error" in info:
-                w(f"redis {name:<13}unreachable: {info['error']}")
-            else:
-                w(
-                    f"redis {name:<13}{info['used_memory']} of {info['maxmemory'] or 'no cap'} "
-                    f"bytes, policy {info['policy']}, {info['evicted_keys']} evicted"
-                )
-        if "verify" in s:
-            v = s["verify"]
-            drifted = v["missing"] or v["extra"] or v["stale"] or v["ahead"] or v["differ"]
-            verdict = "DRIFT" if drifted else "no drift"
-            w(
-                f"verify          {verdict} in {v['index']}: {v['missing']} missing, "
-                f"{v['extra']} extra, {v['stale']} stale, {v['ahead']} ahead of the database, "
-                f"{v['differ']} of {v['compared']} "
-                f"compared differ ({v['pending_in_outbox']} of them already pending)"
+
+    def print_verify(self, v: dict[str, Any]) -> None:
+        w = self.stdout.write
+        drifted = v["missing"] or v["extra"] or v["stale"] or v["ahead"] or v["differ"]
+        verdict = "DRIFT" if drifted else "no drift"
+        w(
+            f"verify          {verdict} in {v['index']}: {v['missing']} missing, "
+            f"{v['extra']} extra, {v['stale']} stale, {v['ahead']} ahead of the database, "
+            f"{v['differ']} of {v['compared']} "
+            f"compared differ ({v['pending_in_outbox']} of them already pending)"
+        )
+        if v["differing_fields"]:
+            w(f"                differing fields: {', '.join(v['differing_fields'])}")
+        if v.get("drifted"):
+            listed = ", ".join(
+                f"{p['id']} ({p['name']})" if p["name"] else str(p["id"]) for p in v["drifted"]
             )
-            if v["differing_fields"]:
-                w(f"                differing fields: {', '.join(v['differing_fields'])}")
-            if v.get("repaired"):
-                w(f"repair          queued {v['repaired']} packages for reindexing")
+            more = v["drift_count"] - len(v["drifted"])
+            w(f"                packages: {listed}" + (f" and {more} more" if more > 0 else ""))
+        if v.get("repaired"):
+            w(f"repair          queued {v['repaired']} packages for reindexing")
