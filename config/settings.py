@@ -271,10 +271,12 @@ LOGGING = {
         # One JSON object a line for log shippers (DJANGO_LOG_FORMAT=json).
         "json": {"()": "config.logs.JsonFormatter"},
     },
+    "filters": {"retries_on_one_line": {"()": "config.logs.RetriesOnOneLine"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": env.env_str("DJANGO_LOG_FORMAT", "plain" if DEBUG else "json"),
+            "filters": ["retries_on_one_line"],
         }
     },
     "root": {"handlers": ["console"], "level": env.env_str("LOG_LEVEL", "INFO")},

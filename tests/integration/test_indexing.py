@@ -238,20 +238,26 @@ def test_search_status_verify_finds_and_repairs_drift(search_index):
     call_command("search_status", "--verify")  # no drift: no error
 
 
+def _summary_by_hand(package, summary: str, *, versions_ahead: int) -> None:
+    """Write the package's document with another summary, straight to Elasticsearch, at its
+    row's version plus ``versions_ahead``."""
+    (row,) = documents.rows_for([package.pk])
+    client().index(
+        index=write_alias(),
+        id=package.pk,
+        document=dict(row.source, summary=summary),
+        version=row.version + versions_ahead,
+        version_type="external_gte",
+        refresh=True,
+    )
+
+
 def test_search_status_names_the_drifted_packages_and_a_repair_that_finds_them(search_index):
     """It said "4 packages differ (see above)", and above were counts only; and for content
     compared on a sample it advised `--repair`, which drew another sample and fixed nothing."""
     package = make_package("tampered", summary="the true summary")
     writer.process_outbox()
-    (row,) = documents.rows_for([package.pk])
-    client().index(
-        index=write_alias(),
-        id=package.pk,
-        document=dict(row.source, summary="changed by hand"),
-        version=row.version,
-        version_type="external_gte",
-        refresh=True,
-    )
+    _summary_by_hand(package, "changed by hand", versions_ahead=0)
     out = StringIO()
     with pytest.raises(CommandError, match=r"--repair --full"):
         call_command("search_status", "--verify", stdout=out)
@@ -277,15 +283,7 @@ def test_a_document_ahead_of_its_row_is_drift_and_repair_makes_it_current(search
     as touching the row took a version still below the document's."""
     package = make_package("ahead-of-db", summary="the true summary")
     writer.process_outbox()
-    (row,) = documents.rows_for([package.pk])
-    client().index(
-        index=write_alias(),
-        id=package.pk,
-        document=dict(row.source, summary="a summary from before the restore"),
-        version=row.version + 1000,
-        version_type="external",
-        refresh=True,
-    )
+    _summary_by_hand(package, "a summary from before the restore", versions_ahead=1000)
     report = verify.verify(sample=None)
     assert report.ahead == [package.pk] and not report.clean
     with pytest.raises(CommandError, match="drift: 1 packages differ"):
