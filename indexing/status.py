@@ -30,6 +30,12 @@ ERRORS_KEY = "indexing:recent-errors"
 # own indices showed each other's last rebuild.
 LAST_REBUILD_KEY = "indexing:last-rebuild:{prefix}"
 MAX_ERRORS = 20
+# An index behind the write alias alone while no rebuild holds the lease: a rebuild that was
+# killed left it, and the worker keeps writing every change to it ("being built" forever).
+ABANDONED = (
+    "abandoned: an interrupted rebuild left it behind the write alias, and every change is "
+    "still written to it; remove it with `manage.py search_status --remove-orphans`"
+)
 WORKER_MAX_AGE = 60.0  # seconds without a heartbeat before the worker counts as gone
 
 
@@ -169,6 +175,11 @@ def collect() -> dict[str, Any]:
         found["engine_error"] = None
     except (ApiError, TransportError) as exc:
         found["engine_error"] = f"Elasticsearch is not reachable: {exc}"
+        return found
+    if found["coordination_error"] is None and holder() is None:  # asked after the aliases
+        for index in found["indices"]:
+            if index["role"] == "being built":  # and no rebuild is running
+                index["role"] = ABANDONED
     return found
 
 

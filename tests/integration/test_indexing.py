@@ -479,3 +479,21 @@ def test_waiting_for_a_first_index_is_not_an_indexing_error(search_index, monkey
     with pytest.raises(Retry):
         tasks.process_outbox.apply(throw=True).get()
     assert status.recent_errors() == before
+
+
+def test_an_index_an_interrupted_rebuild_left_is_called_abandoned_with_the_remedy(search_index):
+    """Killed mid-load, a rebuild leaves its index behind the write alias: it showed as
+    "being built" forever (every change still written to it), with no advice."""
+    from indexing import status
+    from search.indices import prefix
+
+    left = f"{prefix()}-20990101000000000000"
+    client().indices.create(index=left)
+    client().indices.update_aliases(actions=[{"add": {"index": left, "alias": write_alias()}}])
+    roles = {i["name"]: i["role"] for i in status.collect()["indices"]}
+    assert roles[left].startswith("abandoned") and "--remove-orphans" in roles[left]
+    assert roles[search_index] == "live"
+    with lease.Lease(lease.REBUILD_KEY, "rebuild"):  # a rebuild running: being built
+        assert {i["name"]: i["role"] for i in status.collect()["indices"]}[left] == "being built"
+    call_command("search_status", "--remove-orphans", stdout=StringIO())
+    assert not client().indices.exists(index=left)
