@@ -212,8 +212,19 @@ class TagValueFilter(admin.SimpleListFilter):
         return [(str(t.pk), t.value) for t in Tag.objects.filter(facet=facet)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() and self.value().isdigit():
-            tagged = Package.tags.through.objects.filter(tag_id=int(self.value()))
+        # Only a value of the facet chosen now: the facet filter's links keep this one, and
+        # a tag of another facet (or of none) narrowed the list while this filter, listing
+        # the chosen facet's values, showed "All".
+        facet = request.GET.get(TagFacetFilter.parameter_name)
+        value = self.value()
+        if (
+            facet
+            and value
+            and value.isdigit()
+            and len(value) < 19
+            and Tag.objects.filter(pk=int(value), facet=facet).exists()
+        ):
+            tagged = Package.tags.through.objects.filter(tag_id=int(value))
             return queryset.filter(pk__in=tagged.values("package_id"))
         return queryset
 

@@ -44,6 +44,13 @@ def test_change_list_filters(editor_client):
     # The tag-value filter lists the values of the chosen facet.
     html = editor_client.get(url, {"tag_facet": "interface"}).content.decode()
     assert "commandline" in html and "x11" in html
+    # Another facet chosen (its links kept the old tag): the tag of the first one, which
+    # the "By tag" filter no longer shows, no longer narrows the list out of sight.
+    role, _ = Tag.objects.get_or_create(facet="role", value="program")
+    a.tags.add(role)
+    b.tags.add(role)
+    assert names({"tag_facet": "role", "tag": cli.pk}) == {"alpha-viewer", "beta-shell"}
+    assert names({"tag": cli.pk}) == {"alpha-viewer", "beta-shell"}, "no facet"
 
 
 def test_tag_autocomplete_accepts_facet_and_value(editor_client):
