@@ -13,7 +13,7 @@ import re
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxLengthValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -37,6 +37,20 @@ def read_differently(texts: list[str]) -> str | None:
     return ", ".join(f"“{t}” as “{normalise_query(t)}”" for t in changed)
 
 
+MAX_TERMS_LENGTH = 2000  # a synonym set's terms, all together
+
+
+def _field_is_valid(instance: models.Model, name: str) -> bool:
+    """Whether the field passes its own checks: a model's ``clean`` runs after them even
+    when they failed, and checking the refused value again added a second, wrong message
+    ("… at most 200 characters (it has 250). This query has no words …")."""
+    try:
+        instance._meta.get_field(name).clean(getattr(instance, name), instance)
+    except ValidationError:
+        return False
+    return True
+
+
 class Promotion(models.Model):
     query = models.CharField(
         max_length=200, db_index=True, help_text="Matched after normalisation (case, spacing)."
@@ -55,7 +69,8 @@ class Promotion(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.query!r} → {self.package_id}"
+        # Messages and delete pages said "'gimp' → 63437" (the admin's list selects it).
+        return f"{self.query!r} → {self.package.name}"
 
     def save(self, *args: object, **kwargs: object) -> None:
         self.query = normalise_query(self.query)
@@ -64,6 +79,8 @@ class Promotion(models.Model):
     def clean(self) -> None:
         # Normalised before the form checks the unique constraint, which compared the text
         # as typed and let a case variant of a pinned query through to an IntegrityError.
+        if not _field_is_valid(self, "query"):  # its own error says what is wrong
+            return
         if not normalise_query(self.query):
             raise ValidationError({"query": "This query has no words to match searches by."})
         differently = read_differently([self.query])
@@ -90,7 +107,9 @@ class Promotion(models.Model):
 class SynonymSet(models.Model):
     terms = models.TextField(
         help_text="Comma-separated words or phrases that mean the same, e.g. "
-        "“pdf, portable document format”."
+        "“pdf, portable document format”.",
+        # A 70,000-character term saved (and every synonym list page carried it).
+        validators=[MaxLengthValidator(MAX_TERMS_LENGTH)],
     )
     enabled = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -105,6 +124,8 @@ class SynonymSet(models.Model):
         return [t for t in (normalise_query(p) for p in self.terms.split(",")) if t]
 
     def clean(self) -> None:
+        if not _field_is_valid(self, "terms"):  # its own error says what is wrong
+            return
         differently = read_differently([p for p in self.terms.split(",") if p.strip()])
         if differently:
             raise ValidationError(

@@ -276,3 +276,35 @@ def test_a_pin_for_a_query_searches_read_differently_is_refused(superuser_client
     )
     assert saved.status_code == 302
     assert list(Promotion.objects.values_list("query", flat=True)) == ["pdf viewer"]
+
+
+def test_a_curation_field_refused_for_itself_gets_one_message_not_two(superuser_client):
+    """Each field error came with a second, wrong one from the model's checks run on the
+    emptied value ("… (it has 250). This query has no words to match searches by."); and a
+    synonym term had no length limit (a 70,000-character one saved)."""
+    package = make_package("pinned-one")
+    add = "/admin/search/promotion/add/"
+
+    def errors(url, data, field):
+        response = superuser_client.post(url, data)
+        assert response.status_code == 200
+        return response.context["adminform"].form.errors[field]
+
+    long_query = {"query": "q" * 250, "package": package.pk, "position": 1, "label": "x"}
+    assert len(errors(add, long_query, "query")) == 1
+    nul_query = {"query": "a\x00b", "package": package.pk, "position": 1, "label": "x"}
+    assert len(errors(add, nul_query, "query")) == 1
+    synonyms = "/admin/search/synonymset/add/"
+    nul_terms = errors(synonyms, {"terms": "zeta\x00, eta", "enabled": "on"}, "terms")
+    assert len(nul_terms) == 1 and "Null characters" in nul_terms[0]
+    long_term = errors(synonyms, {"terms": "a" * 70_000 + ", b", "enabled": "on"}, "terms")
+    assert len(long_term) == 1 and "at most" in long_term[0]
+    assert not SynonymSet.objects.filter(terms__contains="zeta").exists()
+    assert not Promotion.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_promotion_is_named_by_its_package_not_its_id():
+    """Messages and delete pages said "'gimp' → 63437"."""
+    package = make_package("gimp")
+    assert str(Promotion(query="gimp", package=package)) == "'gimp' → gimp"
