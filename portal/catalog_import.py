@@ -33,6 +33,7 @@ from portal.models import (
     MAX_DOWNLOAD_SIZE_BYTES,
     MAX_INSTALLED_SIZE_KB,
     NAME_RE,
+    VERSION_RE,
     Architecture,
     Dependency,
     DependencyKind,
@@ -111,6 +112,13 @@ def _str(data: dict[str, Any], key: str, max_len: int, *, required: bool = False
         raise LineError(f"field '{key}' must not be empty")
     if len(value) > max_len:
         raise LineError(f"field '{key}' is {len(value)} characters long (limit {max_len})")
+    return value
+
+
+def _matching(value: str, pattern: re.Pattern[str], key: str) -> str:
+    """``value`` (empty, or written as the pattern wants; the models check the same)."""
+    if value and not pattern.match(value):
+        raise LineError(f"field '{key}' has an invalid value {value[:60]!r}")
     return value
 
 
@@ -231,8 +239,8 @@ def parse_record(line_no: int, raw: str) -> Record:
     return Record(
         line=line_no,
         name=name,
-        version=_str(data, "version", 200, required=True),
-        source=_str(data, "source", 200),
+        version=_matching(_str(data, "version", 200, required=True), VERSION_RE, "version"),
+        source=_matching(_str(data, "source", 200), NAME_RE, "source"),
         section=_str(data, "section", 64, required=True),
         priority=priority,
         architecture=architecture,

@@ -131,6 +131,13 @@ NAME_VALIDATOR = RegexValidator(
     "A Debian package name: lower-case letters, digits and + - . only, "
     "starting with a letter or digit.",
 )
+# A Debian version (policy 5.6.12: [epoch:]upstream[-revision]); in links and shown as is.
+VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+~:-]*$")
+VERSION_VALIDATOR = RegexValidator(
+    VERSION_RE,
+    "A Debian version: letters, digits and . + ~ : - only, starting with a letter or digit "
+    "(e.g. 1:2.3~rc1-1).",
+)
 
 
 class Package(models.Model):
@@ -141,8 +148,9 @@ class Package(models.Model):
         unique=True,
         validators=[NAME_VALIDATOR],
     )
-    version = models.CharField(max_length=200)
-    source = models.CharField(max_length=200, blank=True)
+    version = models.CharField(max_length=200, validators=[VERSION_VALIDATOR])
+    # The source package's name (links to the tracker and the sources are built from it).
+    source = models.CharField(max_length=200, blank=True, validators=[NAME_VALIDATOR])
     summary = models.CharField(max_length=500, blank=True)
     description = models.TextField(blank=True, validators=[MaxLengthValidator(MAX_DESCRIPTION)])
     section = models.ForeignKey(Section, on_delete=models.PROTECT, related_name="packages")

@@ -90,6 +90,18 @@ def test_a_package_cannot_depend_on_itself(editor_client, name):
     assert package.reverse_dependency_count == 0 and package.name == "selfish"
 
 
+@pytest.mark.parametrize(("field", "value"), [("source", "Foo Bar!!"), ("version", "1.0 beta")])
+def test_the_package_form_refuses_a_source_or_version_no_package_has(editor_client, field, value):
+    """`Foo Bar!!` saved as the source and became the links
+    tracker.debian.org/pkg/Foo%20Bar%21%21 and sources.debian.org/src/Foo%20Bar%21%21/."""
+    package = make_package("linked")
+    response = editor_client.post(
+        f"/admin/portal/package/{package.pk}/change/", change_form_data(package, **{field: value})
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors[field]
+
+
 def test_dependency_edits_keep_reverse_counts(editor_client):
     lib = make_package("libfoo1")
     app = make_package("foo-app")

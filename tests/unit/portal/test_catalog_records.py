@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from portal.catalog_import import parse_record
+import pytest
+
+from portal.catalog_import import LineError, parse_record
 
 LINE = {
     "name": "foo",
@@ -24,3 +26,24 @@ def test_a_package_depending_on_itself_is_read_without_that_dependency():
     record = parse_record(1, raw)
     assert record.depends == ["libc6"] and record.recommends == []
     assert any("itself" in w for w in record.warnings)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("source", "Foo Bar!!"), ("version", "1.0 beta"), ("version", "-1")]
+)
+def test_a_source_or_version_that_no_debian_package_has_is_refused(field, value):
+    """They went into links (tracker.debian.org/pkg/Foo%20Bar%21%21) unchecked."""
+    with pytest.raises(LineError, match=field):
+        parse_record(1, json.dumps({**LINE, field: value}))
+
+
+def test_the_model_refuses_them_too():
+    from django.core.exceptions import ValidationError
+
+    from portal.models import Package
+
+    for field, value in (("source", "Foo Bar!!"), ("version", "1.0 beta")):
+        with pytest.raises(ValidationError):
+            Package._meta.get_field(field).run_validators(value)
+    Package._meta.get_field("version").run_validators("1:2.3~rc1+dfsg-1")
+    Package._meta.get_field("source").run_validators("gcc-12")
