@@ -404,3 +404,18 @@ def test_renaming_a_package_others_depend_on_asks_first(editor_client):
     )
     edit = editor_client.post(url, {**change_form_data(library), "summary": "edited"})
     assert edit.status_code == 302
+
+
+def test_a_delete_page_lists_a_few_of_many_related_rows_and_counts_the_rest(editor_client):
+    """Deleting the tag role::program listed 8,335 lines of "Package-tag relationship:
+    Package_tags object (4)" (554 KB, a second); a section, its 6,703 protected packages."""
+    from portal.models import Section
+
+    tag, _ = Tag.objects.get_or_create(facet="role", value="many")
+    for i in range(60):
+        make_package(f"many-{i:02d}", section="crowded").tags.add(tag)
+    page = editor_client.get(f"/admin/portal/tag/{tag.pk}/delete/").content.decode()
+    assert page.count("Package-tag relationship") <= 26 and "and 35 more" in page
+    section = Section.objects.get(name="crowded")
+    page = editor_client.get(f"/admin/portal/section/{section.pk}/delete/").content.decode()
+    assert page.count("many-") <= 26 and "and 35 more" in page
