@@ -187,8 +187,9 @@ def rebuild(
     """Build a new index from PostgreSQL and make it live atomically (see the module
     docstring). ``on_step`` is told about each phase after the load."""
     total = Package.objects.count()
-    if dry_run:
-        return RebuildResult(indices.new_index_name(), _live(), total, 0.0)
+    if dry_run:  # refused as the real run would be (the lease held, or Redis down)
+        with _holding("rebuild"):
+            return RebuildResult(indices.new_index_name(), _live(), total, 0.0)
     step = on_step or (lambda message: None)
     started = time.monotonic()
     es = indices.client()

@@ -478,7 +478,11 @@ class PackageAdmin(EstimatedCountAdmin, CatalogAdmin):
             verdict,
             state.version if state.version is not None else "-",
             obj.row_version,
-            _when(state.indexed_at) if state.indexed_at else "by the last full rebuild",
+            _when(state.indexed_at)
+            if state.indexed_at
+            else "unknown"
+            if state.error or not state.exists
+            else "by the last full rebuild",
         )
 
     # Queuing (with "select all", the whole catalog) is a change: view-only staff may not.

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from textwrap import shorten
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -664,6 +665,6 @@ def document_state(pk: int) -> DocumentState:
     except NotFoundError:
         return DocumentState(False, None, None, None)
     except (ApiError, TransportError) as exc:
-        return DocumentState(False, None, None, None, error=str(exc)[:200])
+        return DocumentState(False, None, None, None, error=shorten(str(exc), 200))
     source = doc.get("_source", {})
     return DocumentState(True, doc.get("_version"), source.get("indexed_at"), source)

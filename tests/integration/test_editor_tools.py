@@ -231,3 +231,21 @@ def test_editor_waits_for_every_kind_of_change_of_theirs(editor_client, search_i
         assert {h.section for h in hits} == {"ryw-new-section"}
     else:
         assert [h.name for h in hits] == [package.name]
+
+
+@pytest.mark.django_db
+def test_change_page_says_the_index_state_is_unknown_while_elasticsearch_is_down(
+    editor_client, search_index, monkeypatch
+):
+    """It said "last indexed by the last full rebuild" (false) after an error cut mid-word."""
+    from elasticsearch import Elasticsearch
+
+    from search import service
+
+    package = make_package("unreachable-state")
+    down = Elasticsearch("http://127.0.0.1:9", max_retries=0, request_timeout=1)
+    with monkeypatch.context() as patch:
+        patch.setattr(service, "client", lambda: down)
+        html = editor_client.get(f"/admin/portal/package/{package.pk}/change/").content.decode()
+    assert "index unreachable" in html and "last indexed unknown" in html
+    assert "by the last full rebuild" not in html

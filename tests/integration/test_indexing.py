@@ -377,6 +377,9 @@ def test_reindex_refuses_to_run_twice_and_rolls_back(search_index):
     try:
         with pytest.raises(CommandError, match="cannot start the rebuild: rebuild in progress"):
             call_command("reindex", verbosity=0)
+        # A dry run said "would build …" while the real command would be refused.
+        with pytest.raises(CommandError, match="cannot start the rebuild: rebuild in progress"):
+            call_command("reindex", "--dry-run", verbosity=0)
     finally:
         stores.coordination().delete(lease_key)
     before = indices_behind(read_alias())

@@ -111,6 +111,7 @@ class Command(BaseCommand):
             desc="reindexing",
             disable=quiet,
             file=sys.stderr,
+            delay=0.5,  # not drawn at 0% for a run refused at once (the lease, Redis)
         ) as bar:
             return rebuild.rebuild(
                 batch_size=options["batch_size"],
