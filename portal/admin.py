@@ -19,6 +19,7 @@ from django.db import connection, router
 from django.db.models import Case, Count, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
@@ -56,9 +57,17 @@ class CatalogAdmin(SafeAutocompleteAdmin, admin.ModelAdmin):
     def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         return self._remembering(super().changelist_view, request, *args, **kwargs)
 
+    # The package field that protects this model's rows from deletion (a section or a
+    # maintainer with packages cannot be deleted), or None.
+    protecting_field: str | None = None
+
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         # A tag of 8,335 packages listed 8,335 "Package-tag relationship" lines (554 KB, a
         # second to render); the counts by kind say how many, a few lines say what.
+        if self.protecting_field and (protected := _protecting_packages(self, objs)):
+            # Refused anyway: Django collected every related row first (the section libs:
+            # 6,703 packages, 1.3 s) to say so.
+            return [], {}, set(), protected
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         return _a_few(deleted), counts, perms_needed, _a_few(protected)
 
@@ -73,6 +82,28 @@ class CatalogAdmin(SafeAutocompleteAdmin, admin.ModelAdmin):
 
 
 DELETE_PAGE_ITEMS = 25  # rows a delete page lists of each kind; the rest are counted
+
+
+def _protecting_packages(model_admin: CatalogAdmin, objs: Any) -> list[Any]:
+    """The packages that keep ``objs`` from being deleted, as a delete page lists them (a
+    few, and how many more)."""
+    packages = Package.objects.filter(**{f"{model_admin.protecting_field}__in": objs})
+    shown = list(packages.order_by("name").only("pk", "name")[:DELETE_PAGE_ITEMS])
+    if not shown:
+        return []
+    lines = [
+        format_html(
+            'Package: <a href="{}">{}</a>',
+            reverse("admin:portal_package_change", args=[p.pk]),
+            p.name,
+        )
+        for p in shown
+    ]
+    if len(shown) == DELETE_PAGE_ITEMS:
+        rest = packages.count() - DELETE_PAGE_ITEMS
+        if rest:
+            lines.append(f"… and {rest:,} more")
+    return lines
 
 
 def _a_few(items: list[Any]) -> list[Any]:
@@ -494,6 +525,7 @@ class PackageAdmin(EstimatedCountAdmin, CatalogAdmin):
 
 @admin.register(Section)
 class SectionAdmin(CatalogAdmin):
+    protecting_field = "section"
     list_display = ["name", "package_count", "updated_at"]
     search_fields = ["name"]
     ordering = ["name"]
@@ -508,6 +540,7 @@ class SectionAdmin(CatalogAdmin):
 
 @admin.register(Maintainer)
 class MaintainerAdmin(EstimatedCountAdmin, CatalogAdmin):
+    protecting_field = "maintainer"
     list_display = ["name", "email", "package_count", "updated_at"]
     search_fields = ["name", "email"]
     ordering = ["name"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from portal.models import Dependency, Tag
+from portal.models import Dependency, Package, Tag
 from search import service
 from tests.conftest import wait_for
 from tests.helpers import change_form_data, make_package
@@ -419,3 +419,10 @@ def test_a_delete_page_lists_a_few_of_many_related_rows_and_counts_the_rest(edit
     section = Section.objects.get(name="crowded")
     page = editor_client.get(f"/admin/portal/section/{section.pk}/delete/").content.decode()
     assert page.count("many-") <= 26 and "and 35 more" in page
+    assert "protected related objects" in page  # refused, and said so
+    maintainer = Package.objects.get(name="many-00").maintainer
+    page = editor_client.get(f"/admin/portal/maintainer/{maintainer.pk}/delete/").content.decode()
+    assert "protected related objects" in page and "many-00" in page
+    empty = Section.objects.create(name="empty-one")
+    response = editor_client.post(f"/admin/portal/section/{empty.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302 and not Section.objects.filter(name="empty-one").exists()
