@@ -25,6 +25,19 @@ def wait_until_indexed(timeout: float = 90) -> None:
     wait_for(lambda: outbox_backlog() == 0, timeout=timeout, interval=0.2)
 
 
+def drain_outbox(timeout: float = 60) -> None:
+    """Write the outbox here until it is empty. Until *empty*, not until this process finds
+    nothing to claim: a worker of the session may hold rows it is still writing (claimed
+    with SKIP LOCKED), and they are only gone once it has committed, its writes searchable."""
+    from indexing import writer
+
+    wait_for(
+        lambda: writer.process_outbox() == (0, False) and outbox_backlog() == 0,
+        timeout=timeout,
+        interval=0.2,
+    )
+
+
 def assert_index_matches_database(context: str = "") -> None:
     """Every row has a document of its version whose every field equals what the row makes
     of it now, and there is nothing else (``context`` is added to the failure message)."""

@@ -36,6 +36,7 @@ from tests.conftest import ROOT, drop_test_indices, wait_for
 from tests.helpers import make_package, make_packages
 from tests.integration.support import (
     assert_index_matches_database,
+    drain_outbox,
     wait_until_indexed,
 )
 
@@ -419,7 +420,7 @@ def test_a_write_to_a_deleted_index_does_not_recreate_it(loaded):
 @pytest.mark.django_db(transaction=True)
 def test_indexing_during_a_first_rebuild_creates_no_second_index(search_index, monkeypatch):
     ids = make_packages(500, prefix="first")
-    wait_for(lambda: writer.process_outbox() == (0, False), timeout=60)
+    drain_outbox(timeout=60)
     drop_test_indices()  # no index at all yet: the first rebuild will create it
     with rebuild_held_while_loading(monkeypatch):
         Package.objects.filter(pk=ids[0]).update(summary="edited during the first rebuild")
@@ -429,7 +430,7 @@ def test_indexing_during_a_first_rebuild_creates_no_second_index(search_index, m
             writer.process_outbox()
     monkeypatch.undo()
     assert len(project_indices()) == 1
-    wait_for(lambda: writer.process_outbox() == (0, False), timeout=30)
+    drain_outbox(timeout=30)
     assert_index_matches_database()
 
 
@@ -442,7 +443,7 @@ def test_changes_wait_for_a_first_rebuild_instead_of_being_written_twice(search_
     rebuild loaded the 63,436 packages, and the first index took 341 s instead of about 60.
     The changes now wait in the outbox until the index is live."""
     ids = make_packages(200, prefix="wait-first")
-    wait_for(lambda: writer.process_outbox() == (0, False), timeout=60)
+    drain_outbox(timeout=60)
     drop_test_indices()
     with rebuild_held_while_loading(monkeypatch):
         Package.objects.filter(pk__in=ids[:50]).update(summary="edited before the swap")
@@ -454,7 +455,7 @@ def test_changes_wait_for_a_first_rebuild_instead_of_being_written_twice(search_
     monkeypatch.undo()
     assert len(project_indices()) == 1
     # The changes waited; written now, to the live index.
-    wait_for(lambda: writer.process_outbox() == (0, False), timeout=30)
+    drain_outbox(timeout=30)
     assert_index_matches_database()
 
 
