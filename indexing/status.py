@@ -45,12 +45,18 @@ def _put(name: str, value: Any, ttl: float | None = None) -> None:
     )
 
 
+def _read(name: str) -> Any:
+    """A recorded value (None if never recorded); raises ``RedisError``."""
+    raw = stores.coordination().get(stores.key(name))
+    return json.loads(raw) if raw else None
+
+
 def _get(name: str) -> Any:
+    """A recorded value, None also when Redis cannot be asked."""
     try:
-        raw = stores.coordination().get(stores.key(name))
+        return _read(name)
     except redis.RedisError:
         return None
-    return json.loads(raw) if raw else None
 
 
 def record_heartbeat(stats: dict[str, Any]) -> None:
@@ -62,8 +68,8 @@ def record_heartbeat(stats: dict[str, Any]) -> None:
 def heartbeat_age() -> float | None:
     """Seconds since the worker's last heartbeat, None if it never beat; raises
     ``RedisError`` when that cannot be known (it read as "no heartbeat yet")."""
-    raw = stores.coordination().get(stores.key(HEARTBEAT_KEY))
-    return round(time.time() - float(json.loads(raw)), 1) if raw else None
+    beat = _read(HEARTBEAT_KEY)
+    return round(time.time() - float(beat), 1) if beat is not None else None
 
 
 def record_rebuild(result: Any) -> None:
@@ -207,18 +213,13 @@ def _engine_state() -> dict[str, Any]:
 
 
 def _local_state() -> dict[str, Any]:
+    # Asking for the heartbeat also says whether the coordination Redis answers; what it
+    # records is unknown while it does not (and is not asked for).
+    age, coordination_error = None, None
     try:
-        stores.coordination().ping()
-        coordination_error = None
+        age = heartbeat_age()
     except redis.RedisError as exc:
         coordination_error = f"the coordination Redis is unreachable: {exc}"
-    # What the coordination Redis records: unknown while it is unreachable (not asked).
-    age = None
-    if coordination_error is None:
-        try:
-            age = heartbeat_age()
-        except redis.RedisError as exc:  # it went away since the ping
-            coordination_error = f"the coordination Redis is unreachable: {exc}"
     recorded = coordination_error is None
     return {
         "rollback_hours": settings.SEARCH_ROLLBACK_HOURS,

@@ -162,11 +162,15 @@ def _check_encoding_and_repeats(params: Any) -> None:
     """Refuse a value that was not UTF-8 (searched as U+FFFD, it found the wrong thing or
     nothing), and a one-value parameter given more than once (the last one won)."""
     for name in params:
-        values = params.getlist(name)
-        if NOT_UTF8 in name or any(NOT_UTF8 in value for value in values):
-            raise _not_utf8(name)
-        if name in SINGLE_VALUED and len(values) > 1:
-            raise _repeated(name, len(values))
+        _check_values(name, params.getlist(name), single=name in SINGLE_VALUED)
+
+
+def _check_values(name: str, values: list[str], *, single: bool) -> None:
+    """One parameter's values: UTF-8, and given once if ``single``."""
+    if NOT_UTF8 in name or any(NOT_UTF8 in value for value in values):
+        raise _not_utf8(name)
+    if single and len(values) > 1:
+        raise _repeated(name, len(values))
 
 
 def _not_utf8(name: str) -> InvalidSearch:
@@ -184,11 +188,7 @@ def facet_value_options(params: Any, max_limit: int) -> tuple[str, int]:
     ``MAX_CONTAINS_LENGTH`` characters (longer input was cut and searched, silently),
     ``limit`` a whole number from 1 to ``max_limit`` (given twice, the first one won)."""
     for name in ("contains", "limit"):
-        given = params.getlist(name)
-        if len(given) > 1:
-            raise _repeated(name, len(given))
-        if any(NOT_UTF8 in value for value in given):
-            raise _not_utf8(name)
+        _check_values(name, params.getlist(name), single=True)
     contains = clean_text(params.get("contains") or "")
     if len(contains) > MAX_CONTAINS_LENGTH:
         raise InvalidSearch(
