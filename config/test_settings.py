@@ -9,6 +9,10 @@ import os
 
 os.environ.setdefault("SEARCH_INDEX_PREFIX", "test")
 os.environ.setdefault("CACHE_KEY_PREFIX", "test")
+# A write is searchable at the index's next refresh: with the default 1 s, every test that
+# indexes and then searches waited half a second on average for it (``refresh=wait_for``).
+# The tests' indices are tiny; the mechanism under test is the same.
+os.environ.setdefault("SEARCH_INDEX_REFRESH_INTERVAL", "100ms")
 
 from config.settings import *  # noqa: F403
 from config.settings import CONNECTIONS

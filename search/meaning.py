@@ -54,7 +54,7 @@ def _load() -> Any:
     return WordLlama.load(MODEL, dim=DIMS, cache_dir=package_dir, disable_download=True)
 
 
-_model = Memo(_load)
+_model = Memo(_load, constant=True)
 
 
 def warm() -> None:

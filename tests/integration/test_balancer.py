@@ -12,6 +12,7 @@ import random
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
@@ -55,8 +56,10 @@ def balanced(search_index, monkeypatch):
     webs = [WebInstance(n, child, prefix="test-web") for n in (1, 2)]
     balancer = Balancer(2, name="test-balancer")
     try:
-        for service in [*webs, balancer]:
-            service.up()
+        # Both instances load Django and the meaning model at once (about 4 s each).
+        with ThreadPoolExecutor(len(webs)) as starting:
+            list(starting.map(lambda web: web.up(), webs))
+        balancer.up()
         assert wait_until(lambda: states() == {"web1": "UP", "web2": "UP"}, 15)
         yield webs, balancer
     finally:

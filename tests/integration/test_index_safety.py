@@ -375,7 +375,9 @@ def _default_interrupt() -> None:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_an_interrupted_rebuild_leaves_nothing_behind(search_index, signum):
-    make_packages(10000, prefix="intr")
+    # Enough documents, in small enough batches, that the load is still running when the
+    # signal comes (2,000 in batches of 4: about 500 bulk requests).
+    make_packages(2000, prefix="intr")
     wait_for(lambda: writer.process_outbox(max_batches=20) == (0, False), timeout=120)
     live = indices_behind(read_alias())
     env = {
@@ -385,7 +387,7 @@ def test_an_interrupted_rebuild_leaves_nothing_behind(search_index, signum):
         "SEARCH_INDEX_PREFIX": settings.SEARCH_INDEX_PREFIX,
     }
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "reindex", "--batch-size", "20", "--no-merge"],
+        [sys.executable, "manage.py", "reindex", "--batch-size", "4", "--no-merge"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
