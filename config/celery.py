@@ -28,6 +28,6 @@ app.autodiscover_tasks()
 @after_setup_logger.connect
 @after_setup_task_logger.connect
 def _retries_on_one_line(logger: logging.Logger, **kwargs: Any) -> None:
+    # A handler both loggers share gets the filter twice: the second finds nothing to do.
     for handler in logger.handlers:
-        if not any(isinstance(f, RetriesOnOneLine) for f in handler.filters):
-            handler.addFilter(RetriesOnOneLine())
+        handler.addFilter(RetriesOnOneLine())
