@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from elasticsearch import Elasticsearch
 
 from config import env
@@ -34,7 +35,7 @@ pytestmark = pytest.mark.integration
 CURRENT = env.ELASTICSEARCH_VERSION_CURRENT
 HTTP_PORT = env.elasticsearch_port() + 40
 TRANSPORT_PORT = env.elasticsearch_transport_port() + 40
-INDEX = f"{os.environ.get('SEARCH_INDEX_PREFIX', 'test')}-current-packages"
+INDEX = f"{settings.SEARCH_INDEX_PREFIX}-current-packages"
 
 PACKAGES = [
     {
