@@ -100,6 +100,9 @@ class PackageDocument(Document):
     # search.ranking: the popularity prior in [0, 1) and what kind of package it is.
     prior = fields.FloatField()
     kind = fields.KeywordField()
+    # The language whose modules Debian names like this package (python3-*, lib*-perl, ...);
+    # absent for everything else.
+    ecosystem = fields.KeywordField()
     # search.meaning: what the package means, for the kNN clauses of several-word queries.
     # Quantised to a byte per dimension in the HNSW graph (Elasticsearch's default for this
     # size); the floats stay on disk only.

@@ -432,11 +432,18 @@ def _factors(q: str) -> list[dict[str, Any]]:
         {"weight": 1},
         {"field_value_factor": {"field": "prior", "factor": ranking.PRIOR_WEIGHT, "missing": 0}},
     ]
-    asked = ranking.intents(q.replace('"', " ").lower().split())
+    words = q.replace('"', " ").lower().split()
     kinds = [
         {"filter": {"term": {"kind": kind}}, "weight": weight}
-        for kind, weight in ranking.kind_weights(asked).items()
+        for kind, weight in ranking.kind_weights(ranking.intents(words)).items()
     ]
+    by_ecosystem = ranking.ecosystem_weight(words)
+    if by_ecosystem is not None:
+        spared, weight = by_ecosystem
+        others: dict[str, Any] = {"filter": [{"exists": {"field": "ecosystem"}}]}
+        if spared is not None:
+            others["must_not"] = [{"term": {"ecosystem": spared}}]
+        kinds.append({"filter": {"bool": others}, "weight": weight})
     return [factors, kinds]
 
 

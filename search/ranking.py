@@ -10,11 +10,17 @@ pidgin), and documentation, headers and data packages above the program.
   (fonts, themes, icons). A package of a kind the query does not ask for weighs less.
 * **What a package is** (:func:`package_kind`, at indexing time): a program, a library, a
   development package, documentation, data, debug symbols, a transitional package.
+* **Which language's packages** (:func:`ecosystem`, at indexing time, from the name): a
+  query naming a language weighs the others' packages less ("perl http client" showed
+  ruby-httpclient first), one asking for a library without naming one weighs every
+  language's packages a little less ("xml parser library" showed r-cran-xml2 first).
 * **How much it is used** (:func:`prior`, at indexing time): a saturating mix of reverse
   depends and recommends across the archive, the size of its source package's family, how
-  richly it is tagged, and whether it is a program with an interface. Bounded to [0, 1) and
-  multiplied in as ``1 + PRIOR_WEIGHT * prior``, so it orders packages that match a need
-  but can never lift a package over an exact name (that bonus is added outside).
+  richly it is tagged, whether it is a program with an interface, and Debian's priority
+  (what every system has: grep, cron, nano had almost no declared reverse depends). Bounded
+  to [0, 1) and multiplied in as ``1 + PRIOR_WEIGHT * prior``, so it orders packages that
+  match a need but can never lift a package over an exact name (that bonus is added
+  outside).
 """
 
 from __future__ import annotations
@@ -111,12 +117,50 @@ def _not_tagged_a_program(name: str, section: str, tags: set[str]) -> str:
     return OTHER
 
 
+# -- which language's modules ---------------------------------------------------------------
+
+# Debian names a language's modules after the language, by its policy for each (python3-yaml,
+# libyaml-perl, librust-serde-dev, golang-github-*, libghc-*): the first that matches.
+_ECOSYSTEMS = (
+    ("python", re.compile(r"^(python3?|pypy3?)-")),
+    ("javascript", re.compile(r"^(node|libjs)-")),
+    ("ruby", re.compile(r"^ruby-|^lib.+-ruby$")),
+    ("r", re.compile(r"^r-(cran|bioc|other)-")),
+    ("haskell", re.compile(r"^(libghc|haskell)-")),
+    ("php", re.compile(r"^php-")),
+    ("go", re.compile(r"^golang-")),
+    ("lua", re.compile(r"^lua-")),
+    ("ocaml", re.compile(r"^(ocaml-|libocaml)|^lib.+-ocaml(-dev)?$")),
+    ("rust", re.compile(r"^librust-")),
+    ("lisp", re.compile(r"^cl-")),
+    ("perl", re.compile(r"^lib.+-perl$")),
+    ("java", re.compile(r"^lib.+-java$")),
+    ("dotnet", re.compile(r"^lib.+-cil$")),
+    ("clojure", re.compile(r"^lib.+-clojure$")),
+    ("erlang", re.compile(r"^erlang-")),
+)
+
+
+def ecosystem(name: str) -> str | None:
+    """The language whose modules Debian names like ``name`` (None for anything else,
+    C and C++ libraries included)."""
+    for language_name, pattern in _ECOSYSTEMS:
+        if pattern.search(name):
+            return language_name
+    return None
+
+
 # -- how much it is used ------------------------------------------------------------------
 
 PRIOR_PIVOT = 6.0  # raw popularity at which the prior is 0.5
 PRIOR_STEEPNESS = 2.0  # the Hill exponent: higher separates more around the pivot
 PROGRAM_BONUS = 1.0
 PRIMARY_BONUS = 0.5
+# Debian's priorities above "optional" mark what every system has (required: the essential
+# set, which no package needs to declare a dependency on, so grep and findutils had almost
+# no reverse depends; important: cron, nano, less; standard: file, wget, openssh-client).
+# Only 103 packages of the catalog have one.
+PRIORITY_BONUS = {"required": 2.0, "important": 1.5, "standard": 1.0}
 
 
 def prior(
@@ -127,11 +171,12 @@ def prior(
     tags: Sequence[str],
     kind: str = OTHER,
     primary: bool = False,
+    priority: str = "optional",
 ) -> float:
     """A package's popularity prior in [0, 1): saturating, so no package runs away.
     ``kind`` is :func:`package_kind`'s: a program (tagged or not) weighs more; ``primary``:
     the package is named after its source (nmap, not nmap-common), the one the project
-    is known by."""
+    is known by; ``priority``: Debian's (:data:`PRIORITY_BONUS`)."""
     tag_set = set(tags)
     raw = (
         math.log1p(depends)
@@ -141,6 +186,7 @@ def prior(
         + (PROGRAM_BONUS if kind == PROGRAM or "role::program" in tag_set else 0.0)
         + (0.5 if any(t.startswith("interface::") for t in tag_set) else 0.0)
         + (PRIMARY_BONUS if primary else 0.0)
+        + PRIORITY_BONUS.get(priority, 0.0)
     )
     shaped = raw**PRIOR_STEEPNESS
     return round(shaped / (shaped + PRIOR_PIVOT**PRIOR_STEEPNESS), 4)
@@ -183,6 +229,42 @@ PLUGIN_WORDS = {
     "extension", "extensions",
 }  # fmt: skip
 DATA_WORDS = {"data", "font", "fonts", "theme", "themes", "icon", "icons", "sound", "sounds"}
+
+
+# The ecosystem (:func:`ecosystem`) of each language a query can name; C and C++ have none
+# (their libraries are plain libraries). A language missing here constrains nothing.
+LANGUAGE_ECOSYSTEMS: dict[str, str | None] = {
+    "python": "python", "python3": "python", "perl": "perl", "ruby": "ruby", "rust": "rust",
+    "go": "go", "golang": "go", "java": "java", "haskell": "haskell", "php": "php",
+    "node": "javascript", "nodejs": "javascript", "node.js": "javascript",
+    "javascript": "javascript", "js": "javascript", "typescript": "javascript", "lua": "lua",
+    "ocaml": "ocaml", "r": "r", "lisp": "lisp", "erlang": "erlang", "dotnet": "dotnet",
+    "mono": "dotnet", "clojure": "clojure", "c": None, "c++": None, "cpp": None,
+}  # fmt: skip
+# A package of another language's ecosystem than the one a query names weighs this: "perl
+# http client" is not ruby-httpclient (tagged a program, so not weighed as a module), "gui
+# toolkit in c" not libwx-perl.
+FOREIGN_ECOSYSTEM_WEIGHT = 0.3
+# A query asking for a library without naming a language ("xml parser library", "gui
+# toolkit") means a C or C++ library more often than one language's module: those weigh this.
+ECOSYSTEM_WEIGHT = 0.6
+
+
+def ecosystem_weight(words: Sequence[str]) -> tuple[str | None, float] | None:
+    """How a query weighs packages by their ecosystem: ``(spared, weight)``, every
+    ecosystem's packages but ``spared``'s (the language it names; None: none spared) weigh
+    ``weight``; None when it weighs none (it names no language and asks for no library, or
+    names a language whose packages are not known here)."""
+    lowered = [w.lower() for w in words]
+    if len(lowered) > 1:  # alone, a language is what is searched for
+        for word in lowered:
+            if word in LANGUAGES:
+                if word not in LANGUAGE_ECOSYSTEMS:
+                    return None
+                return LANGUAGE_ECOSYSTEMS[word], FOREIGN_ECOSYSTEM_WEIGHT
+    if set(lowered) & DEV_WORDS:
+        return None, ECOSYSTEM_WEIGHT
+    return None
 
 
 def language(words: Sequence[str]) -> tuple[str, ...]:

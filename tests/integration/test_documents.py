@@ -43,8 +43,10 @@ def expected(package: Package) -> dict:
             tags=tags,
             kind=kind,
             primary=package.name == package.source,
+            priority=package.priority,
         ),
         "kind": kind,
+        "ecosystem": ranking.ecosystem(package.name),
         "row_version": package.row_version,
     }
 

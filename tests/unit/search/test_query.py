@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from search import query
+from search import query, ranking
 from search.facets import FIXED, RangeFacet, TagFacet
 
 
@@ -84,6 +84,28 @@ def test_a_query_asking_for_libraries_or_documentation_does_not_weigh_them_down(
     assert "doc" not in kind_weights(query.ranked_query("git documentation"))
     plain = kind_weights(query.ranked_query("image viewer"))
     assert {"module", "library", "dev", "doc"} <= set(plain)
+
+
+def ecosystem_weights(body):
+    scored = body["bool"]["must"][0]["function_score"]
+    return [
+        (f["filter"]["bool"], f["weight"])
+        for f in scored["functions"]
+        if "bool" in f.get("filter", {})
+    ]
+
+
+def test_other_languages_packages_weigh_less_than_the_named_ones():
+    ((others, weight),) = ecosystem_weights(query.ranked_query("perl http client"))
+    assert others == {
+        "filter": [{"exists": {"field": "ecosystem"}}],
+        "must_not": [{"term": {"ecosystem": "perl"}}],
+    }
+    assert weight == ranking.FOREIGN_ECOSYSTEM_WEIGHT
+    ((others, weight),) = ecosystem_weights(query.ranked_query("xml parser library"))
+    assert others == {"filter": [{"exists": {"field": "ecosystem"}}]}
+    assert weight == ranking.ECOSYSTEM_WEIGHT
+    assert ecosystem_weights(query.ranked_query("image viewer")) == []
 
 
 def test_a_named_language_is_required():

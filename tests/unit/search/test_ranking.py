@@ -71,6 +71,10 @@ def test_the_prior_saturates_and_favours_used_programs():
     # An untagged program (half the catalog has no tags) counts as one.
     untagged = ranking.prior(depends=0, recommends=1, family=1, tags=[], kind="program")
     assert untagged > ranking.prior(depends=0, recommends=1, family=1, tags=[])
+    # What every Debian system has: the essential set's grep has 2 declared reverse depends.
+    grep = dict(depends=2, recommends=0, family=1, tags=["role::program"], kind="program")
+    assert ranking.prior(**grep, priority="required") > ranking.prior(**grep)
+    assert ranking.prior(**grep, priority="standard") > ranking.prior(**grep, priority="extra")
 
 
 def test_a_language_named_in_a_query_and_its_spellings():
@@ -97,3 +101,49 @@ def test_intents():
         "meta",
         "plugin",
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("python3-yaml", "python"),
+        ("pypy3-lib", "python"),
+        ("libyaml-perl", "perl"),
+        ("ruby-httpclient", "ruby"),
+        ("librust-serde-dev", "rust"),
+        ("golang-github-spf13-cobra-dev", "go"),
+        ("libghc-http-dev", "haskell"),
+        ("node-axios", "javascript"),
+        ("libjs-jquery", "javascript"),
+        ("r-cran-xml2", "r"),
+        ("libcommons-httpclient-java", "java"),
+        ("libcurl4-openssl-dev", None),  # C libraries belong to no language's modules
+        ("libgtk-3-dev", None),
+        ("perl", None),
+        ("python3", None),
+    ],
+)
+def test_the_ecosystem_a_package_name_belongs_to(name, expected):
+    assert ranking.ecosystem(name) == expected
+
+
+def test_packages_of_another_language_than_the_one_named_weigh_less():
+    assert ranking.ecosystem_weight(["perl", "http", "client"]) == (
+        "perl",
+        ranking.FOREIGN_ECOSYSTEM_WEIGHT,
+    )
+    assert ranking.ecosystem_weight(["golang", "web", "framework"])[0] == "go"
+    # C and C++ spare no ecosystem: their libraries are plain libraries.
+    assert ranking.ecosystem_weight(["c", "unit", "testing"]) == (
+        None,
+        ranking.FOREIGN_ECOSYSTEM_WEIGHT,
+    )
+    # A library with no language named: any language's modules weigh a little less.
+    assert ranking.ecosystem_weight(["xml", "parser", "library"]) == (
+        None,
+        ranking.ECOSYSTEM_WEIGHT,
+    )
+    assert ranking.ecosystem_weight(["image", "viewer"]) is None
+    assert ranking.ecosystem_weight(["python"]) is None  # alone, it is what is searched for
+    assert ranking.ecosystem_weight(["scala", "json", "library"]) is None  # not known here
+    assert 0 < ranking.FOREIGN_ECOSYSTEM_WEIGHT < ranking.ECOSYSTEM_WEIGHT < 1
