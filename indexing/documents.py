@@ -106,6 +106,7 @@ def _row(values: tuple, stamp: str) -> Row:
             ),
             "kind": kind,
             "ecosystem": ranking.ecosystem(name),
+            "size_score": ranking.size_score(installed),
             "row_version": row_version,
             STAMP_FIELD: stamp,
         },

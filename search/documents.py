@@ -103,6 +103,8 @@ class PackageDocument(Document):
     # The language whose modules Debian names like this package (python3-*, lib*-perl, ...);
     # absent for everything else.
     ecosystem = fields.KeywordField()
+    # search.ranking.size_score: weighs needs of several words towards whole applications.
+    size_score = fields.FloatField()
     # search.meaning: what the package means, for the kNN clauses of several-word queries.
     # Quantised to a byte per dimension in the HNSW graph (Elasticsearch's default for this
     # size); the floats stay on disk only.

@@ -426,12 +426,17 @@ def _language_filter(spellings: Sequence[str]) -> dict[str, Any]:
 
 
 def _factors(q: str) -> list[dict[str, Any]]:
-    """Multipliers of a package's text score: its popularity prior, and a weight below 1
-    for each kind of package the query does not ask for (search.ranking)."""
+    """Multipliers of a package's text score: its popularity prior (and size, for a query
+    of several words), and a weight below 1 for each kind of package the query does not ask
+    for, and for other languages' packages (search.ranking)."""
     factors: list[dict[str, Any]] = [
         {"weight": 1},
         {"field_value_factor": {"field": "prior", "factor": ranking.PRIOR_WEIGHT, "missing": 0}},
     ]
+    significant, generic = words_of(split_query(q)[0])
+    if meaning.applies([*significant, *generic]):  # a need, not a name
+        size = {"field": "size_score", "factor": ranking.SIZE_WEIGHT, "missing": 0}
+        factors.append({"field_value_factor": size})
     words = q.replace('"', " ").lower().split()
     kinds = [
         {"filter": {"term": {"kind": kind}}, "weight": weight}

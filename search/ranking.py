@@ -14,6 +14,8 @@ pidgin), and documentation, headers and data packages above the program.
   query naming a language weighs the others' packages less ("perl http client" showed
   ruby-httpclient first), one asking for a library without naming one weighs every
   language's packages a little less ("xml parser library" showed r-cran-xml2 first).
+* **How big it is** (:func:`size_score`, at indexing time): for a need of several words,
+  bigger packages (whole applications) weigh a little more.
 * **How much it is used** (:func:`prior`, at indexing time): a saturating mix of reverse
   depends and recommends across the archive, the size of its source package's family, how
   richly it is tagged, whether it is a program with an interface, and Debian's priority
@@ -190,6 +192,23 @@ def prior(
     )
     shaped = raw**PRIOR_STEEPNESS
     return round(shaped / (shaped + PRIOR_PIVOT**PRIOR_STEEPNESS), 4)
+
+
+# -- how big it is -------------------------------------------------------------------------
+
+# A need of several words ("image editor", "backup my home folder") means a whole application
+# more often than a small helper, and applications are bigger: over the judged needs of the
+# dev half, the packages judged good in the top 10 had a median installed size of 1.5 MB
+# against 0.5 MB for the others. Added to the prior's factor for queries of several words
+# only (``search.query``): a name, a part of one or a typo is not a need, and the size
+# weighed there too cost names (linux-image) and typos (maridb).
+SIZE_WEIGHT = 0.3
+
+
+def size_score(installed_kb: int | None) -> float:
+    """A package's size as a ranking signal: ln(1 + installed KB / 100), 0 when unknown
+    (100 KB 0.69, 1.5 MB 2.8, 100 MB 6.9)."""
+    return round(math.log1p(max(installed_kb or 0, 0) / 100), 4)
 
 
 # -- what a query asks for -----------------------------------------------------------------

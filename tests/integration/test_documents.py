@@ -47,6 +47,7 @@ def expected(package: Package) -> dict:
         ),
         "kind": kind,
         "ecosystem": ranking.ecosystem(package.name),
+        "size_score": ranking.size_score(package.installed_size_kb),
         "row_version": package.row_version,
     }
 

@@ -108,6 +108,20 @@ def test_other_languages_packages_weigh_less_than_the_named_ones():
     assert ecosystem_weights(query.ranked_query("image viewer")) == []
 
 
+def test_size_weighs_in_for_needs_of_several_words_not_for_names():
+    def size_factors(q):
+        prior = query.ranked_query(q)["bool"]["must"][0]["function_score"]["query"]
+        functions = prior["function_score"]["functions"]
+        return [
+            f for f in functions if f.get("field_value_factor", {}).get("field") == "size_score"
+        ]
+
+    (size,) = size_factors("image editor")
+    assert size["field_value_factor"]["factor"] == ranking.SIZE_WEIGHT
+    assert size_factors("backup tool")  # a generic word counts: a need
+    assert size_factors("vim") == [] and size_factors("linux-image") == []
+
+
 def test_a_named_language_is_required():
     body = query.text_query("rust http client")
     (language,) = body["bool"]["filter"]

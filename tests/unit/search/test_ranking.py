@@ -147,3 +147,9 @@ def test_packages_of_another_language_than_the_one_named_weigh_less():
     assert ranking.ecosystem_weight(["python"]) is None  # alone, it is what is searched for
     assert ranking.ecosystem_weight(["scala", "json", "library"]) is None  # not known here
     assert 0 < ranking.FOREIGN_ECOSYSTEM_WEIGHT < ranking.ECOSYSTEM_WEIGHT < 1
+
+
+def test_the_size_score_grows_slowly_with_the_installed_size():
+    assert ranking.size_score(None) == 0 == ranking.size_score(0)
+    assert 2.7 < ranking.size_score(1500) < 2.8
+    assert ranking.size_score(100_000) < 3 * ranking.size_score(1500)
