@@ -103,7 +103,9 @@ def _viewer_catalog() -> list[Pkg]:
     ]
     text = ["markdown-viewer", "manpage-viewer", "diff-viewer", "json-viewer", "csv-viewer"]
     maintainers = {"graphics": "Graphics Team", "x11": "X Strike Force", "text": "Jane Doe"}
-    priorities = ["optional", "optional", "extra", "standard"]
+    # None above "optional": Debian's priority counts in the popularity prior, and the
+    # order below is the reverse dependencies' to decide.
+    priorities = ["optional", "optional", "extra", "optional"]
     # Reverse dependencies are the popularity signal: pixel-viewer 3, quokka-viewer 1.
     depends = {
         "quokka-viewer-plugins": ("quokka-viewer",),
