@@ -490,8 +490,9 @@ def ranked_query(
     scored: bool = True,
     pins: Sequence[int] = (),
 ) -> dict[str, Any]:
-    """The scored query: :func:`text_query` times ``1 + PRIOR_WEIGHT * prior`` times the kind
-    weights (times the meaning factor, given the query's ``vector``), plus constant bonuses
+    """The scored query: :func:`text_query` times ``1 + PRIOR_WEIGHT * prior`` (plus
+    ``SIZE_WEIGHT * size_score`` for several words) times the kind and language weights
+    (times the meaning factor, given the query's ``vector``), plus constant bonuses
     that nothing outweighs: the exact name (and, in the typo fallback, a name one typo
     away). ``scored=False`` (a sort by a field, counting): only what matches matters, so a
     browse (no ``q``) is ``match_all``, which lets Elasticsearch count facets from the index

@@ -122,22 +122,24 @@ def _not_tagged_a_program(name: str, section: str, tags: set[str]) -> str:
 # -- which language's modules ---------------------------------------------------------------
 
 # Debian names a language's modules after the language, by its policy for each (python3-yaml,
-# libyaml-perl, librust-serde-dev, golang-github-*, libghc-*): the first that matches.
+# libyaml-perl, librust-serde-dev, golang-github-*, libghc-*): the first that matches. A
+# language's own tools named so count too (golang-go, ocaml-nox, php8.2-cli): a query naming
+# another language does not want them either.
 _ECOSYSTEMS = (
     ("python", re.compile(r"^(python3?|pypy3?)-")),
     ("javascript", re.compile(r"^(node|libjs)-")),
     ("ruby", re.compile(r"^ruby-|^lib.+-ruby$")),
     ("r", re.compile(r"^r-(cran|bioc|other)-")),
     ("haskell", re.compile(r"^(libghc|haskell)-")),
-    ("php", re.compile(r"^php-")),
+    ("php", re.compile(r"^php(\d[\d.]*)?-|^libphp-|^lib.+-php$")),
     ("go", re.compile(r"^golang-")),
     ("lua", re.compile(r"^lua-")),
-    ("ocaml", re.compile(r"^(ocaml-|libocaml)|^lib.+-ocaml(-dev)?$")),
+    ("ocaml", re.compile(r"^(ocaml-|libocaml)|^lib.+-ocaml(-dev|-doc)?$")),
     ("rust", re.compile(r"^librust-")),
     ("lisp", re.compile(r"^cl-")),
     ("perl", re.compile(r"^lib.+-perl$")),
-    ("java", re.compile(r"^lib.+-java$")),
-    ("dotnet", re.compile(r"^lib.+-cil$")),
+    ("java", re.compile(r"^lib.+-java(-doc)?$")),
+    ("dotnet", re.compile(r"^lib.+-cil(-dev)?$")),
     ("clojure", re.compile(r"^lib.+-clojure$")),
     ("erlang", re.compile(r"^erlang-")),
 )
@@ -210,10 +212,13 @@ def prior(
 SIZE_WEIGHT = 0.3
 
 
+SIZE_CAP_KB = 100_000  # bigger is not more of an application (a 5.6 GB -dbg package)
+
+
 def size_score(installed_kb: int | None) -> float:
     """A package's size as a ranking signal: ln(1 + installed KB / 100), 0 when unknown
-    (100 KB 0.69, 1.5 MB 2.8, 100 MB 6.9)."""
-    return round(math.log1p(max(installed_kb or 0, 0) / 100), 4)
+    (100 KB 0.69, 1.5 MB 2.8, 100 MB and more 6.9)."""
+    return round(math.log1p(min(max(installed_kb or 0, 0), SIZE_CAP_KB) / 100), 4)
 
 
 # -- what a query asks for -----------------------------------------------------------------
@@ -265,6 +270,8 @@ LANGUAGE_ECOSYSTEMS: dict[str, str | None] = {
     "ocaml": "ocaml", "r": "r", "lisp": "lisp", "erlang": "erlang", "dotnet": "dotnet",
     "mono": "dotnet", "clojure": "clojure", "c": None, "c++": None, "cpp": None,
 }  # fmt: skip
+# Words that name a language's package world as well as a library: "yaml gem", "json crate".
+ECOSYSTEM_WORDS = {"gem": "ruby", "gems": "ruby", "crate": "rust", "crates": "rust"}
 # A package of another language's ecosystem than the one a query names weighs this: "perl
 # http client" is not ruby-httpclient (tagged a program, so not weighed as a module), "gui
 # toolkit in c" not libwx-perl.
@@ -276,16 +283,25 @@ ECOSYSTEM_WEIGHT = 0.6
 
 def ecosystem_weight(words: Sequence[str]) -> tuple[str | None, float] | None:
     """How a query weighs packages by their ecosystem: ``(spared, weight)``, every
-    ecosystem's packages but ``spared``'s (the language it names; None: none spared) weigh
-    ``weight``; None when it weighs none (it names no language and asks for no library, or
-    names a language whose packages are not known here)."""
-    lowered = [w.lower() for w in words]
-    if len(lowered) > 1:  # alone, a language is what is searched for
-        for word in lowered:
-            if word in LANGUAGES:
-                if word not in LANGUAGE_ECOSYSTEMS:
-                    return None
-                return LANGUAGE_ECOSYSTEMS[word], FOREIGN_ECOSYSTEM_WEIGHT
+    ecosystem's packages but ``spared``'s weigh ``weight``; None when it weighs none.
+
+    * It names a language with modules (or says "gem", "crate"): the others' packages weigh
+      :data:`FOREIGN_ECOSYSTEM_WEIGHT`, whatever the order of its words ("qt python
+      bindings" spares python).
+    * It names only C or C++: every language's packages weigh that.
+    * It names no language known here (or one like Qt or Vala, whose packages follow no
+      naming policy) and asks for a library: every language's packages weigh
+      :data:`ECOSYSTEM_WEIGHT`.
+    * A single word is a name, a part of one or a typo: nothing.
+    """
+    lowered = [w.lower().strip(".,;:!?()[]{}'\"") for w in words]
+    if len(lowered) < 2:
+        return None
+    named = [LANGUAGE_ECOSYSTEMS[w] for w in lowered if w in LANGUAGE_ECOSYSTEMS]
+    named += [ECOSYSTEM_WORDS[w] for w in lowered if w in ECOSYSTEM_WORDS]
+    spared = next((e for e in named if e is not None), None)
+    if named:
+        return spared, FOREIGN_ECOSYSTEM_WEIGHT
     if set(lowered) & DEV_WORDS:
         return None, ECOSYSTEM_WEIGHT
     return None

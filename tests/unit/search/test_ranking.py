@@ -117,6 +117,10 @@ def test_intents():
         ("libjs-jquery", "javascript"),
         ("r-cran-xml2", "r"),
         ("libcommons-httpclient-java", "java"),
+        ("libgtk3.0-cil-dev", "dotnet"),
+        ("php8.2-yaml", "php"),
+        ("libfoo-ocaml-doc", "ocaml"),
+        ("golang-go", "go"),  # a language's own tools are its world too
         ("libcurl4-openssl-dev", None),  # C libraries belong to no language's modules
         ("libgtk-3-dev", None),
         ("perl", None),
@@ -145,11 +149,25 @@ def test_packages_of_another_language_than_the_one_named_weigh_less():
     )
     assert ranking.ecosystem_weight(["image", "viewer"]) is None
     assert ranking.ecosystem_weight(["python"]) is None  # alone, it is what is searched for
-    assert ranking.ecosystem_weight(["scala", "json", "library"]) is None  # not known here
+    # A language whose packages follow no naming policy: only the library rule applies.
+    assert ranking.ecosystem_weight(["scala", "json", "library"]) == (
+        None,
+        ranking.ECOSYSTEM_WEIGHT,
+    )
+    # The language with modules is spared wherever it stands, punctuation aside.
+    assert ranking.ecosystem_weight(["qt", "python", "bindings"])[0] == "python"
+    assert ranking.ecosystem_weight(["c", "python", "bindings"])[0] == "python"
+    assert ranking.ecosystem_weight(["perl:", "http", "client"])[0] == "perl"
+    # Words that name a language's package world.
+    assert ranking.ecosystem_weight(["json", "crate"])[0] == "rust"
+    assert ranking.ecosystem_weight(["yaml", "gem"])[0] == "ruby"
+    assert ranking.ecosystem_weight(["library"]) is None  # one word is a name
     assert 0 < ranking.FOREIGN_ECOSYSTEM_WEIGHT < ranking.ECOSYSTEM_WEIGHT < 1
 
 
 def test_the_size_score_grows_slowly_with_the_installed_size():
     assert ranking.size_score(None) == 0 == ranking.size_score(0)
     assert 2.7 < ranking.size_score(1500) < 2.8
+    # Bigger than 100 MB is not more of an application (a 5.6 GB debug package).
+    assert ranking.size_score(5_600_000) == ranking.size_score(100_000) < 7
     assert ranking.size_score(100_000) < 3 * ranking.size_score(1500)
