@@ -18,6 +18,16 @@ from elasticsearch.dsl.field import DenseVector
 from portal.models import Package
 from search import analysis, meaning
 
+# How documents are built, beyond their mapping: bump it when ``indexing.documents``, or a
+# function whose result a document stores (``search.ranking``'s kind, prior, ecosystem and
+# size score; ``search.meaning``'s text), changes what documents hold. It is part of the
+# schema digest (``search.indices.schema_digest``), so ``search_status`` reports the live
+# index as built with another schema, ``load_demo`` rebuilds it, and the relevance evaluator
+# measures on a rebuilt index (a change of the prior's weights had left every live index
+# with the old priors, unnoticed). ``tests/unit/search/test_document_build.py`` fails when
+# those results change and this number did not.
+BUILD_VERSION = 2
+
 
 class DenseVectorField(fields.DEDField, DenseVector):
     """django-elasticsearch-dsl has no wrapper for ``dense_vector``: the same pairing as its

@@ -35,7 +35,7 @@ from elasticsearch import Elasticsearch, NotFoundError
 from elasticsearch.dsl import connections
 
 from search import meaning
-from search.documents import PackageDocument
+from search.documents import BUILD_VERSION, PackageDocument
 
 
 def client() -> Elasticsearch:
@@ -121,12 +121,14 @@ def _schema() -> dict[str, Any]:
 
 
 def schema_digest() -> str:
-    """A digest of the analysis settings and mappings: an index built with another one
-    needs a ``reindex`` for a schema change to take effect."""
+    """A digest of the analysis settings, the mappings and how documents are built
+    (``search.documents.BUILD_VERSION``): an index built with another one needs a
+    ``reindex`` for a schema change to take effect."""
     schema = _schema()
     payload = {
         "analysis": schema.get("settings", {}).get("analysis"),
         "mappings": schema["mappings"],
+        "build": BUILD_VERSION,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
