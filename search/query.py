@@ -27,6 +27,7 @@ from typing import Any
 
 from search import meaning, ranking
 from search.facets import TAGS_FIELD, FacetKind, TagFacet, tags_include
+from search.ranking import bare
 from search.results import HL_POST, HL_PRE, SOURCE_FIELDS
 
 TEXT_FIELDS = [
@@ -182,12 +183,6 @@ NAME_PREFIX_BOOST = 120.0  # a name starting with the query (scaled by the prior
 # Packages editors pinned to a query (search.curation) rank first, in the editors' order,
 # above even an exact name: each pin adds PIN_BOOST times its rank from the bottom.
 PIN_BOOST = 1_000_000.0
-
-
-def bare(word: str) -> str:
-    """A word of a query as the word lists compare it: lower case, punctuation around it
-    dropped."""
-    return word.lower().strip(".,;:!?()[]{}'\"")
 
 
 def words_of(text: str) -> tuple[list[str], list[str]]:

@@ -281,6 +281,12 @@ FOREIGN_ECOSYSTEM_WEIGHT = 0.3
 ECOSYSTEM_WEIGHT = 0.6
 
 
+def bare(word: str) -> str:
+    """A word of a query as the word lists compare it: lower case, punctuation around it
+    dropped."""
+    return word.lower().strip(".,;:!?()[]{}'\"")
+
+
 def ecosystem_weight(words: Sequence[str]) -> tuple[str | None, float] | None:
     """How a query weighs packages by their ecosystem: ``(spared, weight)``, every
     ecosystem's packages but ``spared``'s weigh ``weight``; None when it weighs none.
@@ -294,7 +300,7 @@ def ecosystem_weight(words: Sequence[str]) -> tuple[str | None, float] | None:
       :data:`ECOSYSTEM_WEIGHT`.
     * A single word is a name, a part of one or a typo: nothing.
     """
-    lowered = [w.lower().strip(".,;:!?()[]{}'\"") for w in words]
+    lowered = [bare(w) for w in words]
     if len(lowered) < 2:
         return None
     named = [LANGUAGE_ECOSYSTEMS[w] for w in lowered if w in LANGUAGE_ECOSYSTEMS]
