@@ -36,12 +36,13 @@ DEADLOCK_DETECTED = "40P01"  # PostgreSQL's SQLSTATE for a deadlock victim
 FLUSH_ATTEMPTS = 5
 
 
-def run_services(
+def run_python(
     *args: str, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real services manager (``python -m config.services ARGS``) in a subprocess."""
+    """Run ``python ARGS`` (this interpreter) in the checkout, output captured; a failure is
+    returned, not raised, for the test to say what it expected."""
     return subprocess.run(
-        [sys.executable, "-m", "config.services", *args],
+        [sys.executable, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -49,6 +50,13 @@ def run_services(
         timeout=timeout,
         check=False,
     )
+
+
+def run_services(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run the real services manager (``python -m config.services ARGS``) in a subprocess."""
+    return run_python("-m", "config.services", *args, env=env, timeout=timeout)
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 15.0, interval: float = 0.1):

@@ -6,13 +6,11 @@ import json
 import logging
 import os
 import secrets
-import subprocess
-import sys
 
 import pytest
 
 from config.logs import JsonFormatter
-from tests.conftest import ROOT
+from tests.conftest import run_python
 
 
 def test_check_deploy_is_clean_with_production_settings():
@@ -24,14 +22,8 @@ def test_check_deploy_is_clean_with_production_settings():
         "DJANGO_ALLOWED_HOSTS": "search.example.org",
         "DJANGO_SECURE_SSL_REDIRECT": "1",
     }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    result = run_python(
+        "manage.py", "check", "--deploy", "--fail-level", "WARNING", env=env, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -39,15 +31,7 @@ def test_check_deploy_is_clean_with_production_settings():
 
 def test_production_settings_refuse_a_missing_secret():
     env = {**os.environ, "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": ""}
-    result = subprocess.run(
-        [sys.executable, "-c", "import config.settings"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python("-c", "import config.settings", env=env, timeout=60)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY must be set" in result.stderr
 
@@ -77,15 +61,8 @@ def _gunicorn_settings(**env: str) -> dict[str, object]:
         " 'worker_class': c.worker_class_str, 'preload': c.preload_app,"
         " 'max_requests': c.max_requests, 'accesslog': c.accesslog}))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = run_python("-c", code, env={**os.environ, **env}, timeout=60)
+    assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

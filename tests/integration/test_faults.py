@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -18,7 +16,7 @@ import pytest
 
 from search.indices import client as es_client
 from search.indices import read_alias
-from tests.conftest import ROOT, wait_for
+from tests.conftest import run_services, wait_for
 from tests.helpers import make_packages
 from tests.integration.support import (
     EditLoad,
@@ -33,14 +31,7 @@ OUTAGE_SECONDS = float(os.environ.get("FAULT_OUTAGE_SECONDS", "30"))
 
 
 def services(*args: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "config.services", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = run_services(*args)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import io
 import logging
 import os
-import subprocess
-import sys
 
 from config.logs import RetriesOnOneLine
-from tests.conftest import ROOT
+from tests.conftest import run_python
 
 
 def test_an_elasticsearch_retry_is_one_line_not_a_traceback():
@@ -58,15 +56,7 @@ except ConnectionRefusedError:
     )
 """
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings"}
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python("-c", script, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     assert (
